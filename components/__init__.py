@@ -1,0 +1,1 @@
+"""hybrid-kube components: settings, targets, platform and workloads (see README.md)."""

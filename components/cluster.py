@@ -1,0 +1,71 @@
+"""The contract every target fulfils, so the platform and the apps never ask which target it is.
+
+A target component (`ExistingCluster`, `AksCluster`, `KubeadmCluster`) is a ComponentResource with
+three public attributes:
+
+- `kubeconfig`: `pulumi.Output[str]`, always a secret;
+- `provider`: a `pulumi_kubernetes.Provider` built from that kubeconfig;
+- `capabilities`: a `Capabilities` saying what the cluster offers natively, so the platform layer
+  adds only what is missing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol, runtime_checkable
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a cluster provides before hybrid-kube adds anything."""
+
+    load_balancer: bool
+    """Services of type LoadBalancer get an external address (cloud LB, Docker Desktop, ...)."""
+    default_storage_class: bool
+    """A StorageClass is marked default, so a PVC without a class binds."""
+    metrics_server: bool
+    """`metrics.k8s.io` is served, so HorizontalPodAutoscalers work."""
+    kubelet_serving_certificates: Literal["signed", "bootstrap", "self-signed"] = "self-signed"
+    """How kubelets prove themselves to metrics-server: `signed` by the cluster CA already,
+    `bootstrap` (kubelet `serverTLSBootstrap: true`: the platform approves their CSRs), or
+    `self-signed` (kind, minikube: metrics-server must skip verification)."""
+
+
+@runtime_checkable
+class Cluster(Protocol):
+    """What every target yields; see the module docstring."""
+
+    kubeconfig: pulumi.Output[str]
+    provider: k8s.Provider
+    capabilities: Capabilities
+
+
+def secret_kubeconfig(value: pulumi.Input[str]) -> pulumi.Output[str]:
+    """Every kubeconfig leaves a target through here: it carries credentials."""
+    return pulumi.Output.secret(value)
+
+
+def kubernetes_provider(
+    name: str,
+    kubeconfig: pulumi.Output[str],
+    parent: pulumi.Resource,
+    context: str | None = None,
+    depends_on: list[pulumi.Resource] | None = None,
+) -> k8s.Provider:
+    """The Kubernetes provider every platform and app resource is created through.
+
+    Server-side apply is on (the provider's default since v4) and `delete_unreachable` lets a
+    destroy finish when the cluster itself is already gone.
+    """
+    return k8s.Provider(
+        name,
+        k8s.ProviderArgs(
+            kubeconfig=kubeconfig,
+            context=context,
+            delete_unreachable=True,
+        ),
+        opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
+    )

@@ -1,0 +1,35 @@
+"""Settings of the `existing` target: a cluster reached through a kubeconfig file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import field_validator
+
+from .base import StrictModel
+
+
+def default_kubeconfig_path() -> Path:
+    """What kubectl would read: the first entry of $KUBECONFIG, else ~/.kube/config."""
+    env = os.environ.get("KUBECONFIG", "")
+    first = next((p for p in env.split(os.pathsep) if p), None)
+    return Path(first or "~/.kube/config").expanduser()
+
+
+class ExistingSettings(StrictModel):
+    """`hybrid-kube:existing`: both keys optional, like kubectl's defaults."""
+
+    kubeconfig: str | None = None
+    context: str | None = None
+
+    @field_validator("kubeconfig")
+    @classmethod
+    def _kubeconfig_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ValueError(f"kubeconfig file {value!r} does not exist")
+        return value
+
+    def kubeconfig_path(self) -> Path:
+        """The file to read: the configured path, else kubectl's default."""
+        return Path(self.kubeconfig).expanduser() if self.kubeconfig else default_kubeconfig_path()

@@ -1,0 +1,317 @@
+"""Settings of the `kubeadm` target: the user's SSH-reachable hosts and the cluster's networks."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, Field, field_validator, model_validator
+
+from .base import Cidr, DnsLabel, IpAddress, Port, Problem, StrictModel, check
+
+Role = Literal["control-plane", "worker"]
+Cni = Literal["calico", "cilium", "flannel"]
+ApiLoadBalancer = Literal["kube-vip", "external"]
+
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+
+
+def _host_or_ip(value: str) -> str:
+    try:
+        return str(ipaddress.ip_address(value))
+    except ValueError:
+        pass
+    if not _HOSTNAME.match(value.lower()):
+        raise ValueError(f"{value!r} is neither an IP address nor a DNS name")
+    return value.lower()
+
+
+def split_endpoint(value: str) -> tuple[str, int | None]:
+    """`"10.0.0.5:6443"` -> ("10.0.0.5", 6443); `"[fd00::5]:6443"` and bare hosts work too."""
+    if "://" in value or "/" in value:
+        raise ValueError(
+            f"{value!r} looks like a URL; write host or host:port, e.g. 192.168.56.10 or "
+            "k8s.lab.internal:6443 (no scheme, no path)"
+        )
+    host, port = value, None
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":") or None
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    if port is not None and not (port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"{value!r} has port {port!r}; allowed: 1-65535")
+    return _host_or_ip(host), int(port) if port else None
+
+
+class BastionSettings(StrictModel):
+    """A jump host the SSH connections go through (pulumi-command `connection.proxy`)."""
+
+    host: str
+    user: str | None = None
+    port: Port = 22
+    host_key: str | None = Field(
+        default=None,
+        description="The bastion's public SSH key (e.g. 'ssh-ed25519 AAAA...'); pins it when set.",
+    )
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, value: str) -> str:
+        return _host_or_ip(value)
+
+
+class SshSettings(StrictModel):
+    """How to reach the hosts. The key is `hybrid-kube:sshPrivateKey` (secret), this file, or the agent."""
+
+    user: str = "ubuntu"
+    port: Port = 22
+    private_key_path: str | None = None
+    bastion: BastionSettings | None = None
+
+    @field_validator("private_key_path")
+    @classmethod
+    def _key_file_exists(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).expanduser().is_file():
+            raise ValueError(f"private key file {value!r} does not exist")
+        return value
+
+
+class HostSettings(StrictModel):
+    """One machine. `name` is its stable key: resources are named after it, never a position."""
+
+    name: DnsLabel
+    address: IpAddress
+    role: Role
+    host_key: str | None = Field(
+        default=None,
+        description="The host's public SSH key (e.g. 'ssh-ed25519 AAAA...'); pins it when set.",
+    )
+
+
+class AddressRange(StrictModel):
+    """Parsed form of a `loadBalancerAddresses` entry."""
+
+    first: ipaddress.IPv4Address | ipaddress.IPv6Address
+    last: ipaddress.IPv4Address | ipaddress.IPv6Address
+
+    def contains(self, address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return ip.version == self.first.version and self.first <= ip <= self.last
+
+    def overlaps(self, network: ipaddress.IPv4Network | ipaddress.IPv6Network) -> bool:
+        if network.version != self.first.version:
+            return False
+        return not (self.last < network.network_address or self.first > network.broadcast_address)
+
+
+def parse_address_range(value: str) -> AddressRange:
+    """`"192.168.56.200-192.168.56.220"` or `"192.168.56.240/28"`, as MetalLB accepts them."""
+    if "-" in value:
+        start, _, end = (part.strip() for part in value.partition("-"))
+        try:
+            first, last = ipaddress.ip_address(start), ipaddress.ip_address(end)
+        except ValueError:
+            raise ValueError(
+                f"{value!r} is not a range of two IP addresses such as "
+                "192.168.56.200-192.168.56.220"
+            ) from None
+        if first.version != last.version:
+            raise ValueError(f"{value!r} mixes IPv4 and IPv6")
+        if first > last:
+            raise ValueError(f"{value!r} is reversed: the first address is after the last")
+        return AddressRange(first=first, last=last)
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError:
+        raise ValueError(
+            f"{value!r} is neither a CIDR (192.168.56.240/28) nor a range "
+            "(192.168.56.200-192.168.56.220)"
+        ) from None
+    return AddressRange(first=network.network_address, last=network.broadcast_address)
+
+
+def _address_range(value: str) -> str:
+    parse_address_range(value)
+    return value
+
+
+class KubeadmSettings(StrictModel):
+    """`hybrid-kube:kubeadm`: the hosts, how to reach them, and the cluster's networks."""
+
+    control_plane_endpoint: str | None = None
+    ssh: SshSettings = SshSettings()
+    hosts: list[HostSettings] = Field(min_length=1)
+    pod_cidr: Cidr = "10.244.0.0/16"
+    service_cidr: Cidr = "10.96.0.0/12"
+    cni: Cni = "calico"
+    load_balancer_addresses: list[Annotated[str, AfterValidator(_address_range)]] = []
+    api_load_balancer: ApiLoadBalancer = Field(
+        default="kube-vip",
+        description=(
+            "Who answers on controlPlaneEndpoint when it is not a host's own address: 'kube-vip' "
+            "(a virtual IP held by the control planes, ARP mode) or 'external' (your load balancer "
+            "or DNS name, already forwarding port 6443 to every control plane)."
+        ),
+    )
+
+    @field_validator("control_plane_endpoint")
+    @classmethod
+    def _endpoint(cls, value: str | None) -> str | None:
+        if value is not None:
+            split_endpoint(value)
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KubeadmSettings:
+        check(self._problems())
+        return self
+
+    # -- derived views used by the components --------------------------------------------------
+
+    @property
+    def control_planes(self) -> list[HostSettings]:
+        return [h for h in self.hosts if h.role == "control-plane"]
+
+    @property
+    def workers(self) -> list[HostSettings]:
+        return [h for h in self.hosts if h.role == "worker"]
+
+    @property
+    def endpoint(self) -> tuple[str, int]:
+        """The API server endpoint every node and kubeconfig uses (host, port)."""
+        if self.control_plane_endpoint:
+            host, port = split_endpoint(self.control_plane_endpoint)
+            return host, port or 6443
+        return self.control_planes[0].address, 6443
+
+    @property
+    def first_control_plane(self) -> HostSettings:
+        """The host `kubeadm init` runs on; every other host joins through the endpoint."""
+        return self.control_planes[0]
+
+    @property
+    def kube_vip_address(self) -> str | None:
+        """The virtual IP kube-vip announces, or None when no kube-vip is deployed."""
+        if self.control_plane_endpoint is None or self.api_load_balancer != "kube-vip":
+            return None
+        host, _ = split_endpoint(self.control_plane_endpoint)
+        if any(h.address == host for h in self.hosts):
+            return None  # the endpoint is a host's own address: nothing to announce
+        return host
+
+    @property
+    def address_ranges(self) -> list[AddressRange]:
+        return [parse_address_range(v) for v in self.load_balancer_addresses]
+
+    # -- cross-field checks --------------------------------------------------------------------
+
+    def _problems(self) -> Iterator[Problem]:
+        yield from _duplicates(self.hosts, "name")
+        yield from _duplicates(self.hosts, "address")
+        control_planes = self.control_planes
+        if not control_planes:
+            yield Problem(("hosts",), "no host has role 'control-plane'; at least one is required")
+        elif len(control_planes) > 1:
+            if len(control_planes) % 2 == 0:
+                yield Problem(
+                    ("hosts",),
+                    f"{len(control_planes)} control-plane hosts: etcd needs an odd number "
+                    "(1, 3 or 5) to keep quorum",
+                )
+            if self.control_plane_endpoint is None:
+                yield Problem(
+                    ("controlPlaneEndpoint",),
+                    "required with more than one control-plane host: a virtual IP (kube-vip) "
+                    "or a load balancer address in front of them",
+                )
+        pod = ipaddress.ip_network(self.pod_cidr)
+        service = ipaddress.ip_network(self.service_cidr)
+        if pod.overlaps(service):
+            yield Problem(("serviceCidr",), f"{service} overlaps podCidr {pod}")
+        for index, host in enumerate(self.hosts):
+            ip = ipaddress.ip_address(host.address)
+            for key, network in (("podCidr", pod), ("serviceCidr", service)):
+                if ip in network:
+                    yield Problem(
+                        ("hosts", index, "address"),
+                        f"{ip} (host {host.name!r}) lies inside {key} {network}; "
+                        f"choose a {key} that does not contain the hosts' network",
+                    )
+        for index, address_range in enumerate(self.address_ranges):
+            for key, network in (("podCidr", pod), ("serviceCidr", service)):
+                if address_range.overlaps(network):
+                    yield Problem(
+                        ("loadBalancerAddresses", index), f"overlaps {key} {network}"
+                    )
+            for host in self.hosts:
+                if address_range.contains(host.address):
+                    yield Problem(
+                        ("loadBalancerAddresses", index),
+                        f"contains the address {host.address} of host {host.name!r}",
+                    )
+        yield from self._endpoint_problems(pod, service)
+        if self.control_plane_endpoint and len(control_planes) > 1:
+            host, _ = split_endpoint(self.control_plane_endpoint)
+            owner = next((h.name for h in self.hosts if h.address == host), None)
+            if owner:
+                yield Problem(
+                    ("controlPlaneEndpoint",),
+                    f"{host} is host {owner!r}'s own address; with several control planes the "
+                    "endpoint must be a virtual IP or load balancer that survives any one host",
+                )
+
+
+    def _endpoint_problems(
+        self,
+        pod: ipaddress.IPv4Network | ipaddress.IPv6Network,
+        service: ipaddress.IPv4Network | ipaddress.IPv6Network,
+    ) -> Iterator[Problem]:
+        if self.control_plane_endpoint is None:
+            return
+        host, _ = split_endpoint(self.control_plane_endpoint)
+        try:
+            ip = ipaddress.ip_address(host)
+        except ValueError:
+            ip = None
+        if ip is None:
+            if self.api_load_balancer == "kube-vip":
+                yield Problem(
+                    ("controlPlaneEndpoint",),
+                    f"{host!r} is a DNS name, but kube-vip announces an IP address; write the "
+                    "virtual IP, or set apiLoadBalancer: external if that name points at your "
+                    "own load balancer",
+                )
+            return
+        for key, network in (("podCidr", pod), ("serviceCidr", service)):
+            if ip in network:
+                yield Problem(
+                    ("controlPlaneEndpoint",),
+                    f"{ip} lies inside {key} {network}; the endpoint must be on the hosts' network",
+                )
+        for index, address_range in enumerate(self.address_ranges):
+            if address_range.contains(str(ip)):
+                yield Problem(
+                    ("controlPlaneEndpoint",),
+                    f"{ip} is inside loadBalancerAddresses[{index}]; MetalLB would hand the API "
+                    "server's address to a Service",
+                )
+
+
+def _duplicates(hosts: list[HostSettings], key: str) -> Iterator[Problem]:
+    counts = Counter(getattr(h, key) for h in hosts)
+    for index, host in enumerate(hosts):
+        value = getattr(host, key)
+        if counts[value] > 1:
+            first = next(i for i, h in enumerate(hosts) if getattr(h, key) == value)
+            if first != index:
+                yield Problem(
+                    ("hosts", index, key),
+                    f"duplicate {key} {value!r} (also hosts[{first}]); every host needs its own",
+                )
