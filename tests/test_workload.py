@@ -1,0 +1,300 @@
+"""The App component on its own: secure defaults, derived policies, rolling on change, opt-outs."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+import pytest
+from pydantic import SecretStr, ValidationError
+from support import manifest, pod_spec, restricted_violations, schema_errors
+
+from apps import CATALOG
+from components.appspec import AppSpec, Exposure, SecretFile, SecretSpec, Storage, WorkloadSpec
+from components.recording import Recording, run_program
+from components.workload import CHECKSUM_CONFIG, CHECKSUM_SECRETS, App, AppArgs, IngressInfo
+
+INGRESS = IngressInfo(class_name="traefik", namespace="traefik", domain="apps.example.test")
+
+
+def deploy(spec: AppSpec, secrets: dict[str, str] | None = None, ingress=INGRESS) -> Recording:
+    def program():
+        provider = k8s.Provider("test-provider", kubeconfig=pulumi.Output.secret("{}"))
+        App(
+            spec.name,
+            AppArgs(
+                spec=spec,
+                secrets={k: SecretStr(v) for k, v in (secrets or {}).items()},
+                ingress=ingress,
+            ),
+            opts=pulumi.ResourceOptions(providers=[provider]),
+        )
+
+    return run_program(program)
+
+
+def objects(rec: Recording, kind: str | None = None) -> list[dict]:
+    found = [manifest(r) for r in rec.kubernetes_objects()]
+    return [o for o in found if kind is None or o["kind"] == kind]
+
+
+def one(rec: Recording, kind: str, name: str) -> dict:
+    (obj,) = [o for o in objects(rec, kind) if o["metadata"]["name"] == name]
+    return obj
+
+
+PODINFO = CATALOG["podinfo"]
+WEB = CATALOG["web"]
+
+
+def test_third_app_is_one_spec_and_gets_every_default():
+    spec = AppSpec(
+        name="echo",
+        workloads=(WorkloadSpec(name="echo", image="ghcr.io/example/echo:1.2.3", port=8080),),
+    )
+    rec = deploy(spec)
+    kinds = sorted(o["kind"] for o in objects(rec))
+    assert kinds == [
+        "Deployment",
+        "HorizontalPodAutoscaler",
+        "Namespace",
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "NetworkPolicy",
+        "PodDisruptionBudget",
+        "Service",
+        "ServiceAccount",
+    ]
+    for obj in objects(rec):
+        assert schema_errors(obj, "1.34") is None
+    deployment = one(rec, "Deployment", "echo")
+    assert restricted_violations(pod_spec(deployment)) == []
+    assert deployment["spec"]["replicas"] == 2
+
+
+def test_every_object_goes_through_the_given_provider_and_is_parented():
+    rec = deploy(PODINFO)
+    provider = rec.named("test-provider")
+    app = rec.named("podinfo")
+    assert {r.provider_urn for r in rec.kubernetes_objects()} == {provider.urn}
+    owned = {r.urn for r in rec.descendants(app)}
+    assert {r.urn for r in rec.kubernetes_objects()} <= owned
+
+
+def test_service_account_has_no_token():
+    rec = deploy(WEB)
+    account = one(rec, "ServiceAccount", "web")
+    assert account["automountServiceAccountToken"] is False
+    assert pod_spec(one(rec, "Deployment", "web"))["automountServiceAccountToken"] is False
+
+
+def test_configmap_serves_files_and_changing_it_rolls_pods():
+    rec = deploy(WEB)
+    config = one(rec, "ConfigMap", "web")
+    assert "Hello from hybrid-kube" in config["data"]["index.html"]
+    spec = pod_spec(one(rec, "Deployment", "web"))
+    mount = next(m for m in spec["containers"][0]["volumeMounts"] if m["name"] == "files")
+    assert mount == {"name": "files", "mountPath": "/usr/share/nginx/html", "readOnly": True}
+
+    changed_workload = WEB.workloads[0].model_copy(update={"files": {"index.html": "<p>new</p>"}})
+    changed = WEB.model_copy(update={"workloads": (changed_workload,)})
+    before = one(rec, "Deployment", "web")["spec"]["template"]["metadata"]["annotations"]
+    after = one(deploy(changed), "Deployment", "web")["spec"]["template"]["metadata"]["annotations"]
+    assert before[CHECKSUM_CONFIG] != after[CHECKSUM_CONFIG]
+
+
+def test_changing_a_secret_rolls_its_pods_without_revealing_it():
+    first = deploy(PODINFO, {"valkeyPassword": "first-password-0123456789abcdef"})
+    second = deploy(PODINFO, {"valkeyPassword": "second-password-0123456789abcde"})
+    for name, kind in (("frontend", "Deployment"), ("valkey", "StatefulSet")):
+        a = one(first, kind, name)["spec"]["template"]["metadata"]["annotations"]
+        b = one(second, kind, name)["spec"]["template"]["metadata"]["annotations"]
+        assert a[CHECKSUM_SECRETS] != b[CHECKSUM_SECRETS]
+        assert "password" not in a[CHECKSUM_SECRETS]
+    controller = first.named("podinfo-frontend-deployment")
+    # The checksum is an HMAC under a random key, so it may be a plain input.
+    assert "spec" not in controller.secret_inputs
+
+
+def test_secret_reaches_pods_only_as_secret_references():
+    rec = deploy(PODINFO, {"valkeyPassword": "configured-password-0123456789ab"})
+    secret = rec.named("podinfo-secrets-secret")
+    assert secret.secret_inputs == {"stringData"}
+    data = secret.inputs["stringData"]
+    assert data["valkeyPassword"] == "configured-password-0123456789ab"
+    assert "requirepass configured-password-0123456789ab" in data["valkey.conf"]
+    assert "tcp://:configured-password-0123456789ab@valkey:6379" in data["podinfo.yaml"]
+    valkey = pod_spec(one(rec, "StatefulSet", "valkey"))
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in valkey["containers"][0]["env"]}
+    assert env["REDISCLI_AUTH"] == {"name": "podinfo-secrets", "key": "valkeyPassword"}
+    volume = next(v for v in valkey["volumes"] if v["name"] == "secret-files")
+    assert volume["secret"]["secretName"] == "podinfo-secrets"
+    # No password generated when one is configured.
+    assert rec.of_type("random:index/randomPassword:RandomPassword") == []
+
+
+def test_missing_secret_is_generated_url_safe():
+    rec = deploy(PODINFO)
+    (password,) = rec.of_type("random:index/randomPassword:RandomPassword")
+    assert password.inputs["special"] is False
+    assert password.inputs["length"] == 32
+    secret = rec.named("podinfo-secrets-secret")
+    assert "stringData" in secret.secret_inputs
+    assert password.urn in secret.dependencies
+
+
+def test_storage_makes_a_statefulset_with_a_claim():
+    rec = deploy(PODINFO)
+    statefulset = one(rec, "StatefulSet", "valkey")
+    (claim,) = statefulset["spec"]["volumeClaimTemplates"]
+    assert claim["spec"]["resources"]["requests"]["storage"] == "1Gi"
+    assert claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert "storageClassName" not in claim["spec"]  # the cluster's default class, on every target
+    mounts = pod_spec(statefulset)["containers"][0]["volumeMounts"]
+    assert {"name": "data", "mountPath": "/data"} in mounts
+
+
+def test_singleton_opts_out_of_pdb_and_autoscaler_only():
+    rec = deploy(PODINFO)
+    names = {(o["kind"], o["metadata"]["name"]) for o in objects(rec)}
+    assert ("PodDisruptionBudget", "frontend") in names
+    assert ("HorizontalPodAutoscaler", "frontend") in names
+    assert ("PodDisruptionBudget", "valkey") not in names
+    assert ("HorizontalPodAutoscaler", "valkey") not in names
+    assert restricted_violations(pod_spec(one(rec, "StatefulSet", "valkey"))) == []
+
+
+def test_autoscaler_owns_the_replica_count():
+    rec = deploy(WEB)
+    hpa = one(rec, "HorizontalPodAutoscaler", "web")
+    assert hpa["spec"]["minReplicas"] == 2
+    assert hpa["spec"]["maxReplicas"] == 4
+    assert hpa["spec"]["scaleTargetRef"] == {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "name": "web",
+    }
+    assert rec.named("web-web-deployment").ignore_changes == ("spec.replicas",)
+    pdb = one(rec, "PodDisruptionBudget", "web")
+    assert pdb["spec"]["maxUnavailable"] == 1
+
+
+def test_network_policies_allow_exactly_what_is_declared():
+    rec = deploy(PODINFO)
+    valkey = one(rec, "NetworkPolicy", "valkey")["spec"]
+    (rule,) = valkey["ingress"]
+    assert rule["from"] == [
+        {
+            "podSelector": {
+                "matchLabels": {
+                    "app.kubernetes.io/name": "frontend",
+                    "app.kubernetes.io/part-of": "podinfo",
+                }
+            }
+        }
+    ]
+    assert rule["ports"] == [{"protocol": "TCP", "port": 6379}]
+    assert "egress" not in valkey  # valkey calls nobody
+
+    frontend = one(rec, "NetworkPolicy", "frontend")["spec"]
+    (egress,) = frontend["egress"]
+    assert egress["ports"] == [{"protocol": "TCP", "port": 6379}]
+    (admit,) = frontend["ingress"]
+    assert {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "traefik"}}} in (
+        admit["from"]
+    )
+    dns = one(rec, "NetworkPolicy", "allow-dns")["spec"]
+    assert dns["egress"][0]["ports"] == [
+        {"protocol": "UDP", "port": 53},
+        {"protocol": "TCP", "port": 53},
+    ]
+
+
+def test_exposure_routes_through_the_platform_ingress_class():
+    rec = deploy(PODINFO)
+    ingress = one(rec, "Ingress", "frontend")
+    assert ingress["spec"]["ingressClassName"] == "traefik"
+    (rule,) = ingress["spec"]["rules"]
+    assert rule["host"] == "podinfo.apps.example.test"
+    assert rule["http"]["paths"][0]["backend"]["service"] == {
+        "name": "frontend",
+        "port": {"name": "http"},
+    }
+
+
+def test_without_an_ingress_controller_nothing_is_exposed():
+    rec = deploy(PODINFO, ingress=None)
+    assert objects(rec, "Ingress") == []
+    frontend = one(rec, "NetworkPolicy", "frontend")["spec"]
+    assert "ingress" not in frontend
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"image": "nginx"}, "has no tag"),
+        ({"image": "nginx:latest"}, "never 'latest'"),
+        ({"image": "registry:5000/nginx"}, "has no tag"),
+        ({"image": "nginx:1.2@sha256:abc"}, "malformed digest"),
+        ({"replicas": 1}, "set singleton=True to opt out explicitly"),
+        ({"run_as_user": 1000}, "above 10000"),
+        ({"name": "Web"}, "not a DNS-1123 label"),
+        ({"port": 0}, "greater than or equal to 1"),
+        ({"files": {"index.html": "x"}}, "files need files_path"),
+        ({"resources": {"cpu_request": "lots"}}, "not a Kubernetes quantity"),
+    ],
+)
+def test_bad_workload_declarations_fail_when_declared(change, message):
+    base = {"name": "web", "image": "nginx:1.30.5", "port": 8080}
+    with pytest.raises(ValidationError) as caught:
+        WorkloadSpec(**{**base, **change})
+    assert message in str(caught.value)
+
+
+def test_digest_pins_are_accepted():
+    digest = "sha256:" + "a" * 64
+    assert WorkloadSpec(name="w", image=f"nginx:1.30@{digest}", port=80).image.endswith(digest)
+
+
+@pytest.mark.parametrize(
+    ("app", "message"),
+    [
+        (
+            {"workloads": ({"name": "a", "image": "x:1", "port": 1, "talks_to": ("b",)},)},
+            "talks_to names unknown workload 'b'",
+        ),
+        (
+            {"workloads": ({"name": "a", "image": "x:1", "port": 1, "secret_env": {"P": "pw"}},)},
+            "names unknown secret 'pw'",
+        ),
+        (
+            {
+                "workloads": ({"name": "a", "image": "x:1", "port": 1},),
+                "secret_files": {"f.conf": SecretFile(template="pass {nope}")},
+            },
+            "uses unknown secrets ['nope']",
+        ),
+        (
+            {
+                "workloads": (
+                    {"name": "a", "image": "x:1", "port": 1},
+                    {"name": "a", "image": "x:1", "port": 2},
+                )
+            },
+            "duplicate workload names",
+        ),
+    ],
+)
+def test_bad_app_declarations_fail_when_declared(app, message):
+    with pytest.raises(ValidationError) as caught:
+        AppSpec(name="bad", **app)
+    assert message in str(caught.value)
+
+
+def test_secret_spec_refuses_short_passwords():
+    with pytest.raises(ValidationError):
+        SecretSpec(length=8)
+
+
+def test_exposure_and_storage_defaults():
+    assert Exposure().path == "/"
+    assert Storage().size == "1Gi"
