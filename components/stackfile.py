@@ -41,9 +41,14 @@ def load_stack(
     root: Path = PROJECT_ROOT,
     overrides: Mapping[str, Any] | None = None,
     secrets: Mapping[str, Any] | None = None,
+    stand_in_encrypted: bool = False,
 ) -> StackConfig:
     """Engine-style config for `stack`. `overrides` win over the file; `secrets` too, and are
-    marked secret as `pulumi config set --secret` would (keys with or without namespace)."""
+    marked secret as `pulumi config set --secret` would (keys with or without namespace).
+
+    With `stand_in_encrypted`, each encrypted value is replaced by `(secret: <key path>)` and its
+    key marked secret, so the program can run without the stack's key (render, check).
+    """
     project_file = yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8"))
     project = project_file["name"]
     path = root / _stack_dir(root) / f"Pulumi.{stack}.yaml"
@@ -61,6 +66,9 @@ def load_stack(
         if _has_secure(value):
             result.encrypted.append(full)
             result.config.pop(full, None)
+            if stand_in_encrypted:
+                result.config[full] = _engine_value(_stand_in(value, key.split(":")[-1]))
+                result.secret_keys.append(full)
             continue
         result.config[full] = _engine_value(value)
     for key, value in {**(overrides or {}), **(secrets or {})}.items():
@@ -89,6 +97,16 @@ def _has_secure(value: Any) -> bool:
     if isinstance(value, list):
         return any(_has_secure(v) for v in value)
     return False
+
+
+def _stand_in(value: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return f"(secret: {path})"
+        return {k: _stand_in(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stand_in(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    return value
 
 
 def _engine_value(value: Any) -> str:

@@ -36,18 +36,8 @@ def run_main(
 
 
 def manifest(resource: RecordedResource) -> dict[str, Any]:
-    """The Kubernetes object a recorded resource would send (integral floats back to ints)."""
-    return _ints(dict(resource.inputs))
-
-
-def _ints(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, dict):
-        return {k: _ints(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_ints(v) for v in value]
-    return value
+    """The Kubernetes object a recorded resource would send."""
+    return resource.manifest()
 
 
 def schema_errors(obj: dict[str, Any], version: str) -> str | None:

@@ -68,3 +68,17 @@ def test_each_run_starts_from_a_clean_runtime():
     second = run_program(lambda: random.RandomId("b", byte_length=4))
     assert [r.name for r in first.resources] == ["a"]
     assert [r.name for r in second.resources] == ["b"]
+
+
+def test_encrypted_leaves_get_named_stand_ins(tmp_path):
+    write_project(
+        tmp_path,
+        "config:\n  demo:appSecrets:\n    web:\n      token:\n        secure: v1:AAAA\n"
+        "      plain: x\n",
+    )
+    stack = load_stack("dev", root=tmp_path, stand_in_encrypted=True)
+    assert json.loads(stack.config["demo:appSecrets"]) == {
+        "web": {"token": "(secret: appSecrets.web.token)", "plain": "x"}
+    }
+    assert stack.secret_keys == ["demo:appSecrets"]
+    assert stack.encrypted == ["demo:appSecrets"]

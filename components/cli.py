@@ -1,0 +1,215 @@
+"""`hybrid-kube check|render <stack>`: inspect a stack offline, before any credentials exist.
+
+    hybrid-kube check onprem-lab            validate; print a summary or every error (exit 1)
+    hybrid-kube render onprem-lab           run the real program under Pulumi's mock engine and
+                                            write everything it would deploy to render/onprem-lab/
+
+Exit codes: 0 success, 1 invalid configuration or a failing program, 2 bad usage or no such stack.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import runpy
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+
+from .settings import NAMESPACE, Settings, SettingsError, load_settings
+from .stackfile import PROJECT_ROOT, StackConfig, load_stack, stack_names
+
+EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    root = Path(args.project).resolve()
+    try:
+        stack = load_stack(args.stack, root=root, stand_in_encrypted=True)
+    except FileNotFoundError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "check":
+        return _check(stack)
+    return _render(stack, root, Path(args.out) if args.out else root / "render" / args.stack)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hybrid-kube",
+        description="Inspect a hybrid-kube stack offline: no Pulumi CLI, cloud account or hosts.",
+    )
+    parser.add_argument(
+        "--project", default=str(PROJECT_ROOT), help="project folder (default: %(default)s)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    stacks = ", ".join(stack_names()) or "none found"
+    check = commands.add_parser(
+        "check",
+        help="validate a stack's configuration and summarise it",
+        description="Validate stacks/Pulumi.<stack>.yaml; exit 1 listing every problem.",
+    )
+    check.add_argument("stack", help=f"stack name ({stacks})")
+    render = commands.add_parser(
+        "render",
+        help="write every object, script and input the stack would deploy",
+        description="Run the program under Pulumi's mock engine and write what it would deploy.",
+    )
+    render.add_argument("stack", help=f"stack name ({stacks})")
+    render.add_argument("--out", help="output folder (default: render/<stack>)")
+    return parser
+
+
+# -- check --------------------------------------------------------------------------------------
+
+
+def _validate(stack: StackConfig) -> Settings | None:
+    from apps import secret_catalog
+
+    prefix = f"{NAMESPACE}:"
+    raw = {k.removeprefix(prefix): v for k, v in stack.config.items() if k.startswith(prefix)}
+    try:
+        return load_settings(raw, secret_catalog())
+    except SettingsError as error:
+        print(f"stacks/Pulumi.{stack.stack}.yaml: {error}", file=sys.stderr)
+        return None
+
+
+def _check(stack: StackConfig) -> int:
+    settings = _validate(stack)
+    if settings is None:
+        return EXIT_INVALID
+    for line in summary_lines(stack, settings):
+        print(line)
+    return EXIT_OK
+
+
+def summary_lines(stack: StackConfig, settings: Settings) -> list[str]:
+    from apps import CATALOG
+
+    apps = settings.selected_apps(CATALOG)
+    platform = settings.platform
+    addons = [
+        k for k in ("ingress", "load_balancer", "metrics_server", "storage") if getattr(platform, k)
+    ]
+    lines = [
+        f"stack {stack.stack}: valid",
+        f"  target:             {settings.target}",
+        f"  kubernetesVersion:  {settings.kubernetes_version}",
+        f"  apps:               {', '.join(apps)}",
+        f"  platform add-ons:   {', '.join(addons) or 'none'} (only where the target lacks them)",
+    ]
+    section = settings.target_settings.model_dump(by_alias=True, exclude_none=True, mode="json")
+    lines.append(f"  {settings.target}:")
+    lines += ["    " + line for line in yaml.safe_dump(section, sort_keys=False).splitlines()]
+    lines.append("  secrets:")
+    lines += ["    " + line for line in _secret_lines(stack, settings, apps)]
+    return lines
+
+
+def _secret_lines(stack: StackConfig, settings: Settings, apps: list[str]) -> list[str]:
+    from apps import CATALOG
+
+    encrypted = set(stack.encrypted)
+    lines = []
+    if settings.target == "kubeadm":
+        key = f"{NAMESPACE}:sshPrivateKey"
+        if key in encrypted:
+            lines.append("sshPrivateKey: set (encrypted)")
+        elif settings.kubeadm and settings.kubeadm.ssh.private_key_path:
+            lines.append(f"sshPrivateKey: from file {settings.kubeadm.ssh.private_key_path}")
+        else:
+            lines.append(
+                "sshPrivateKey: not set, the SSH agent will be used; to set it: "
+                f"pulumi config set -s {stack.stack} --secret sshPrivateKey < ~/.ssh/id_ed25519"
+            )
+    for app in apps:
+        for name in sorted(CATALOG[app].secrets):
+            configured = name in settings.app_secrets.get(app, {})
+            state = "set (encrypted)" if configured else "not set, generated on first deploy"
+            lines.append(
+                f"appSecrets.{app}.{name}: {state}; to set it: pulumi config set -s "
+                f"{stack.stack} --secret --path 'appSecrets.{app}.{name}' <value>"
+            )
+    return lines or ["none needed"]
+
+
+# -- render -------------------------------------------------------------------------------------
+
+
+def _render(stack: StackConfig, root: Path, out: Path) -> int:
+    from .recording import run_program
+    from .render import render
+
+    started = time.perf_counter()
+    print(f"checking stacks/Pulumi.{stack.stack}.yaml ...")
+    if _validate(stack) is None:
+        return EXIT_INVALID
+    if stack.encrypted:
+        print(f"  encrypted values replaced by placeholders: {', '.join(stack.encrypted)}")
+    print("running the program under Pulumi's mock engine (no CLI, no network, no credentials) ...")
+    errors: list[BaseException] = []
+
+    def program() -> None:
+        try:
+            runpy.run_path(str(root / "__main__.py"), run_name="__main__")
+        except pulumi.RunError as error:
+            errors.append(error)
+
+    recording = run_program(
+        program, stack.config, stack.secret_keys, project=stack.project, stack=stack.stack
+    )
+    if errors:
+        print(f"error: {errors[0]}", file=sys.stderr)
+        return EXIT_INVALID
+    mask = _secret_strings(stack)
+    result = render(recording, out, title=f"hybrid-kube render: stack {stack.stack}", mask=mask)
+    print(f"  {len(recording.resources)} resources declared")
+    for what, count in result.counts.items():
+        print(f"  {what:<20}{count}")
+    print(
+        f"wrote {len(result.files)} files to {_relative(out)} in "
+        f"{time.perf_counter() - started:.1f}s; start with {_relative(out / 'summary.md')}"
+    )
+    return EXIT_OK
+
+
+def _secret_strings(stack: StackConfig) -> set[str]:
+    """Every string inside the stack's secret config values, to be masked wherever it appears."""
+    found: set[str] = set()
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, str) and not value.startswith("(secret"):
+            found.add(value)
+
+    for key in stack.secret_keys:
+        text = stack.config.get(key, "")
+        try:
+            walk(json.loads(text))
+        except json.JSONDecodeError:
+            walk(text)
+    return found
+
+
+def _relative(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

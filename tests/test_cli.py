@@ -1,0 +1,147 @@
+"""`hybrid-kube check` and `hybrid-kube render`: offline, with meaningful output and exit codes."""
+
+from __future__ import annotations
+
+import json
+import runpy
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from support import schema_errors, shellcheck
+
+from components.cli import _secret_strings, main
+from components.recording import run_program
+from components.render import render
+from components.stackfile import PROJECT_ROOT, load_stack, stack_names
+
+STACKS = stack_names()
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_check_accepts_every_shipped_stack(stack, capsys):
+    assert main(["check", stack]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith(f"stack {stack}: valid")
+    assert "appSecrets.podinfo.valkeyPassword: not set, generated on first deploy" in out
+    assert (
+        f"pulumi config set -s {stack} --secret --path 'appSecrets.podinfo.valkeyPassword'" in out
+    )
+
+
+def broken_project(tmp_path: Path) -> Path:
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "Pulumi.yaml").write_text(
+        (PROJECT_ROOT / "Pulumi.yaml").read_text(encoding="utf-8"), encoding="utf-8"
+    )
+    (tmp_path / "stacks" / "Pulumi.broken.yaml").write_text(
+        "config:\n"
+        "  hybrid-kube:target: kubeadm\n"
+        "  hybrid-kube:kubeadm:\n"
+        "    hosts:\n"
+        "      - {name: cp1, address: 10.0.0.300, role: control-plane}\n"
+        "    cni: weave\n",
+        encoding="utf-8",
+    )
+    return tmp_path
+
+
+def test_check_on_a_broken_stack_exits_1_listing_every_problem(tmp_path, capsys):
+    project = broken_project(tmp_path)
+    assert main(["--project", str(project), "check", "broken"]) == 1
+    err = capsys.readouterr().err
+    assert "invalid stack configuration (2 problems)" in err
+    assert (
+        "hybrid-kube:kubeadm.hosts[0].address: '10.0.0.300' is not an IPv4 or IPv6 address" in err
+    )
+    assert "hybrid-kube:kubeadm.cni" in err
+    assert "Traceback" not in err
+
+
+def test_render_refuses_a_broken_stack_before_running_anything(tmp_path, capsys):
+    project = broken_project(tmp_path)
+    out = tmp_path / "out"
+    assert main(["--project", str(project), "render", "broken", "--out", str(out)]) == 1
+    assert not out.exists()
+
+
+def test_unknown_stack_is_a_usage_error(capsys):
+    assert main(["check", "no-such-stack"]) == 2
+    assert "no stack file" in capsys.readouterr().err
+
+
+def test_encrypted_values_need_no_key(tmp_path, capsys):
+    project = broken_project(tmp_path)
+    (project / "stacks" / "Pulumi.sealed.yaml").write_text(
+        "config:\n"
+        "  hybrid-kube:target: existing\n"
+        "  hybrid-kube:appSecrets:\n"
+        "    podinfo:\n"
+        "      valkeyPassword:\n"
+        "        secure: v1:c2VjcmV0\n",
+        encoding="utf-8",
+    )
+    assert main(["--project", str(project), "check", "sealed"]) == 0
+    assert "appSecrets.podinfo.valkeyPassword: set (encrypted)" in capsys.readouterr().out
+
+
+def test_console_script_is_installed():
+    script = Path(sys.executable).parent / "hybrid-kube"
+    result = subprocess.run([str(script), "--help"], capture_output=True, text=True, check=False)
+    assert result.returncode == 0
+    assert "render" in result.stdout and "check" in result.stdout
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_render_writes_valid_files(stack, tmp_path, capsys):
+    out = tmp_path / stack
+    assert main(["render", stack, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "resources declared" in printed and "summary.md" in printed
+
+    manifests = sorted((out / "kubernetes").rglob("*.yaml"))
+    assert len(manifests) > 20
+    version = load_stack(stack).config["hybrid-kube:kubernetesVersion"]
+    minor = ".".join(version.split(".")[:2])
+    for path in manifests:
+        obj = yaml.safe_load(path.read_text(encoding="utf-8"))
+        group = obj["apiVersion"].rpartition("/")[0]
+        if "." not in group or group.endswith(".k8s.io"):
+            assert schema_errors(obj, minor) is None, path
+        namespace = obj["metadata"].get("namespace", "cluster-scoped")
+        assert path.parent.name == namespace
+    for path in (out / "helm").glob("*.yaml"):
+        release = yaml.safe_load(path.read_text(encoding="utf-8"))
+        assert release["chart"] and release["version"] and release["repository"]
+    for path in (out / "azure").glob("*.json"):
+        assert json.loads(path.read_text(encoding="utf-8"))["type"].startswith("azure-native:")
+    scripts = sorted((out / "hosts").rglob("*.sh"))
+    if scripts:
+        result = shellcheck(*scripts)
+        assert result.returncode == 0, result.stdout
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert "```mermaid" in summary and "| **total** |" in summary
+    assert "`kubeconfig`: (secret)" in summary
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_no_secret_value_reaches_a_rendered_file(stack, tmp_path):
+    sentinels = {
+        "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nrenderKeySentinel\n-----END-----\n",
+        "appSecrets": {"podinfo": {"valkeyPassword": "renderPasswordSentinel12345678"}},
+    }
+    config = load_stack(stack, secrets=sentinels)
+    recording = run_program(
+        lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__"),
+        config.config,
+        config.secret_keys,
+        stack=stack,
+    )
+    result = render(recording, tmp_path, title=stack, mask=_secret_strings(config))
+    assert result.files
+    for path in result.files:
+        text = path.read_text(encoding="utf-8")
+        for needle in ("renderKeySentinel", "renderPasswordSentinel", "kubeconfig-token-sentinel"):
+            assert needle not in text, (path, needle)
