@@ -281,6 +281,12 @@ INVALID = [
         "reads: valkeyPassword",
     ),
     (
+        "bare metal LB without addresses",
+        edit("kubeadm.loadBalancerAddresses", []),
+        "hybrid-kube:kubeadm.loadBalancerAddresses",
+        "required while platform.loadBalancer is on",
+    ),
+    (
         "object given as text",
         edit("kubeadm", "hosts: cp1"),
         "hybrid-kube:kubeadm",

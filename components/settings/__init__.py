@@ -127,6 +127,18 @@ class Settings(StrictModel):
                 (self.target,),
                 f"required when target is {self.target!r}; see stacks/ for a complete example",
             )
+        if (
+            self.target == "kubeadm"
+            and self.kubeadm is not None
+            and self.platform.load_balancer
+            and not self.kubeadm.load_balancer_addresses
+        ):
+            yield Problem(
+                ("kubeadm", "loadBalancerAddresses"),
+                "required while platform.loadBalancer is on: MetalLB hands these addresses to "
+                "LoadBalancer Services (the ingress controller's first); list a free range of "
+                "the hosts' network, or set platform.loadBalancer to false",
+            )
         if self.target == "existing":
             existing = self.existing or ExistingSettings()
             path = existing.kubeconfig_path()
