@@ -127,7 +127,9 @@ AuthorizedRange = Annotated[str, AfterValidator(_authorized_range)]
 Taint = Annotated[str, AfterValidator(_taint)]
 
 _REPLACES_POOL = (
-    "Forces replacement of the pool (the system pool: of the whole cluster); choose it up front."
+    "Immutable: AKS cannot change it on an existing pool. For an entry of `pools`, roll it by "
+    "adding a pool under a new name and removing the old one; for the system pool it takes a "
+    "new cluster. Choose it up front."
 )
 
 
@@ -139,8 +141,8 @@ class PoolSettings(StrictModel):
     )
     vm_size: VmSize = Field(
         default="Standard_B2s",
-        description="Azure VM size. Needs at least 2 vCPUs and 4 GB for the system pool. "
-        "Changing it replaces the pool.",
+        description="Azure VM size; the system pool needs at least 2 vCPUs and 4 GB. "
+        + _REPLACES_POOL,
     )
     count: int | None = Field(
         default=None, ge=0, le=1000,
@@ -151,7 +153,7 @@ class PoolSettings(StrictModel):
     max_count: int | None = Field(default=None, ge=1, le=1000, description="Autoscaler maximum.")
     max_pods: int = Field(
         default=110, ge=50, le=250,
-        description="Pods per node (AKS: 50-250 here; fewer than 50 starves system pods).",
+        description="Pods per node, 50-250 (fewer than 50 starves system pods). " + _REPLACES_POOL,
     )
     os_disk_type: Literal["Managed", "Ephemeral"] = Field(
         default="Managed",

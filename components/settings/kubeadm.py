@@ -68,7 +68,10 @@ class BastionSettings(StrictModel):
 
 
 class SshSettings(StrictModel):
-    """How to reach the hosts. The key is `hybrid-kube:sshPrivateKey` (secret), this file, or the agent."""
+    """How to reach the hosts.
+
+    The key is `hybrid-kube:sshPrivateKey` (secret), else `privateKeyPath`, else the SSH agent.
+    """
 
     user: str = "ubuntu"
     port: Port = 22
@@ -275,11 +278,20 @@ class KubeadmSettings(StrictModel):
     ) -> Iterator[Problem]:
         if self.control_plane_endpoint is None:
             return
-        host, _ = split_endpoint(self.control_plane_endpoint)
+        host, port = split_endpoint(self.control_plane_endpoint)
         try:
             ip = ipaddress.ip_address(host)
         except ValueError:
             ip = None
+        if self.api_load_balancer == "kube-vip" and port not in (None, 6443) and not any(
+            h.address == host for h in self.hosts
+        ):
+            yield Problem(
+                ("controlPlaneEndpoint",),
+                f"port {port}: kube-vip only moves the address, the API servers listen on 6443; "
+                "leave the port out, or set apiLoadBalancer: external for a load balancer that "
+                "forwards another port",
+            )
         if ip is None:
             if self.api_load_balancer == "kube-vip":
                 yield Problem(

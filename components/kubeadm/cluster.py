@@ -1,0 +1,120 @@
+"""`KubeadmCluster`: a kubeadm cluster on the user's own SSH-reachable hosts.
+
+The bring-up pipeline, in one place (each phase is a small module beside this one):
+
+1. credentials  token, certificate key, Secrets key (pulumi-random), cluster CA (pulumi-tls)
+2. prepare      every host, in parallel, waiting for nothing
+3. init         first control plane, after its own preparation
+4. join         extra control planes one at a time, workers in parallel (admit -> join -> node)
+5. upgrade      per-host upgrade steps, no-ops unless kubernetesVersion went up
+6. kubeconfig   issued from the CA, usable once init is done; the provider built from it
+7. network      the CNI as a Helm release through that provider; `ready` lists it, so the
+                platform layer (and through it the apps) installs nothing before pods get IPs
+
+Removing a host from the stack deletes its steps in reverse: drain + delete the Node (on the first
+control plane), then `kubeadm reset` and cleanup on the host.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+from pydantic import SecretStr
+
+from ..cluster import Capabilities, kubernetes_provider, secret_kubeconfig
+from ..settings import KubeadmSettings
+from . import documents
+from .bootstrap import init_first_control_plane
+from .cni import install_cni
+from .connection import Connections, private_key
+from .context import Context
+from .credentials import create_credentials
+from .join import join_host, register_node
+from .kubeconfig import admin_kubeconfig
+from .prepare import prepare_host
+from .upgrade import upgrade_steps
+
+# Bare metal: no cloud load balancer, no StorageClass, no metrics API. The platform layer adds
+# MetalLB (from `load_balancer_addresses`), a local-path provisioner and metrics-server; kubelets
+# request serving certificates (`serverTLSBootstrap`), which the platform's approver signs off.
+KUBEADM_CAPABILITIES = Capabilities(
+    load_balancer=False,
+    default_storage_class=False,
+    metrics_server=False,
+    kubelet_serving_certificates="bootstrap",
+)
+
+
+@dataclass(frozen=True)
+class KubeadmClusterArgs:
+    kubeadm: KubeadmSettings
+    kubernetes_version: str = "1.34"
+    """"1.34" (newest patch of that minor at install time) or "1.34.2" (exact)."""
+    ssh_private_key: SecretStr | None = None
+    """`hybrid-kube:sshPrivateKey`; else `kubeadm.ssh.privateKeyPath`; else the SSH agent."""
+
+
+def _after(value: pulumi.Output[str], *resources: pulumi.CustomResource) -> pulumi.Output[str]:
+    """`value`, carrying a dependency on `resources` (their ids stay known across updates, so a
+    re-run step does not make the kubeconfig unknown in a preview)."""
+    return pulumi.Output.all(value, *(r.id for r in resources)).apply(lambda values: values[0])
+
+
+class KubeadmCluster(pulumi.ComponentResource):
+    """See the module docstring. Public attributes are the `Cluster` contract plus what the
+    platform layer needs on bare metal."""
+
+    kubeconfig: pulumi.Output[str]
+    provider: pulumi.ProviderResource
+    capabilities: Capabilities
+    load_balancer_addresses: list[str]
+    """`kubeadm.loadBalancerAddresses`, for MetalLB's IPAddressPool."""
+    api_endpoint: str
+    """`https://host:port` every node and the kubeconfig use."""
+    network: pulumi.Resource
+    """The CNI's Helm release."""
+    ready: list[pulumi.Resource]
+    """What must exist before add-ons install (the CNI). Kubelets run with `serverTLSBootstrap`:
+    node.sh approves each node's first serving certificate when it joins; renewals need the
+    in-cluster approver the platform layer deploys with metrics-server."""
+
+    def __init__(
+        self, name: str, args: KubeadmClusterArgs, opts: pulumi.ResourceOptions | None = None
+    ):
+        super().__init__("hybrid-kube:kubeadm:KubeadmCluster", name, None, opts)
+        settings = args.kubeadm
+        ctx = Context(
+            name=name,
+            settings=settings,
+            version=args.kubernetes_version,
+            parent=self,
+            connections=Connections(settings.ssh, private_key(settings.ssh, args.ssh_private_key)),
+            credentials=create_credentials(name, self),
+        )
+
+        prepared = {host.name: prepare_host(ctx, host) for host in settings.hosts}
+
+        first = ctx.first_control_plane
+        init = init_first_control_plane(ctx, prepared[first.name])
+
+        nodes = {first.name: register_node(ctx, first, init)}
+        previous = init
+        for host in settings.control_planes[1:]:  # one at a time
+            previous = join_host(ctx, host, prepared[host.name], after=previous)
+            nodes[host.name] = register_node(ctx, host, previous)
+        for host in settings.workers:  # in parallel
+            joined = join_host(ctx, host, prepared[host.name], after=init)
+            nodes[host.name] = register_node(ctx, host, joined)
+
+        upgrade_steps(ctx, nodes)
+
+        self.api_endpoint = f"https://{documents.endpoint(settings)}"
+        admin = admin_kubeconfig(name, self.api_endpoint, ctx.credentials, self)
+        self.kubeconfig = secret_kubeconfig(_after(admin, init))
+        self.provider = kubernetes_provider(f"{name}-provider", self.kubeconfig, parent=self)
+        self.network = install_cni(name, settings, self.provider, self)
+        self.ready = [self.network]
+        self.capabilities = KUBEADM_CAPABILITIES
+        self.load_balancer_addresses = list(settings.load_balancer_addresses)
+        self.register_outputs({"kubeconfig": self.kubeconfig, "apiEndpoint": self.api_endpoint})

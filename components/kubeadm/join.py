@@ -1,0 +1,122 @@
+"""Phase 3, every other host: admit (on the first control plane), join (on the host), register
+(on the first control plane). Removal is the same chain run backwards by the engine.
+
+- admit: refreshes the bootstrap token, and for a control plane re-uploads the certificates under
+  the certificate key, right before this host joins, so a host added long after `kubeadm init`
+  (token TTL, two-hour certificate expiry) still joins;
+- join: `kubeadm join` with a JoinConfiguration whose discovery pins the CA hash computed in
+  credentials.py; its delete runs `kubeadm reset` plus cleanup on the host;
+- node: waits for the Node, labels workers, approves the kubelet serving certificate; its delete
+  drains the node and deletes it from the cluster. Because it depends on the join, the engine
+  deletes it first: drain and delete the Node, then reset the host.
+
+Extra control planes join one after another (each admit waits for the previous join); workers
+join in parallel and wait only for the init and their own preparation.
+"""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_command import remote
+
+from ..settings.kubeadm import HostSettings
+from . import documents
+from .commands import host_command
+from .context import Context
+
+
+def _is_control_plane(host: HostSettings) -> bool:
+    return host.role == "control-plane"
+
+
+def join_config(ctx: Context, host: HostSettings) -> pulumi.Output[str]:
+    creds = ctx.credentials
+    text = pulumi.Output.all(creds.token, creds.ca_cert_hash, creds.certificate_key).apply(
+        lambda values: documents.to_yaml(
+            [
+                documents.join_configuration(
+                    ctx.settings,
+                    host,
+                    token=values[0],
+                    ca_cert_hash=values[1],
+                    certificate_key=values[2] if _is_control_plane(host) else None,
+                )
+            ]
+        )
+    )
+    return pulumi.Output.secret(text)
+
+
+def admit_host(
+    ctx: Context, host: HostSettings, prepared: remote.Command, after: pulumi.Resource
+) -> remote.Command:
+    creds = ctx.credentials
+    config = pulumi.Output.all(creds.token, creds.certificate_key).apply(
+        lambda values: documents.to_yaml(
+            [documents.admit_configuration(token=values[0], certificate_key=values[1])]
+        )
+    )
+    return host_command(
+        ctx.resource_name(host, "admit"),
+        connection=ctx.connection(ctx.first_control_plane),
+        script="admit.sh",
+        variables={
+            "NODE_NAME": host.name,
+            "ROLE": host.role,
+            "ADMIT_CONFIG": pulumi.Output.secret(config),
+        },
+        parent=ctx.parent,
+        depends_on=[after, prepared],
+        carries_secrets=True,
+    )
+
+
+def join_host(
+    ctx: Context, host: HostSettings, prepared: remote.Command, after: pulumi.Resource
+) -> remote.Command:
+    """Admit, then join `host`; returns the join step."""
+    admitted = admit_host(ctx, host, prepared, after)
+    control_plane = _is_control_plane(host)
+    return host_command(
+        ctx.resource_name(host, "join"),
+        connection=ctx.connection(host),
+        script="join.sh",
+        variables={
+            "NODE_NAME": host.name,
+            "NODE_IP": host.address,
+            "ROLE": host.role,
+            "JOIN_CONFIG": join_config(ctx, host),
+            "ENCRYPTION_CONFIG": ctx.encryption_config if control_plane else "",
+            "AUDIT_POLICY": ctx.audit_policy if control_plane else "",
+            "KUBE_VIP_MANIFEST": (
+                ctx.kube_vip_manifest(kubeconfig=documents.ADMIN_KUBECONFIG)
+                if control_plane
+                else ""
+            ),
+        },
+        parent=ctx.parent,
+        depends_on=[prepared, admitted],
+        destructive=True,
+        carries_secrets=True,
+        # A host that changes address or role is a different machine to kubeadm: reset the old
+        # one (delete first) and join again.
+        triggers=[host.address, host.role],
+    )
+
+
+def register_node(ctx: Context, host: HostSettings, joined: remote.Command) -> remote.Command:
+    return host_command(
+        ctx.resource_name(host, "node"),
+        connection=ctx.connection(ctx.first_control_plane),
+        script="node.sh",
+        variables={
+            "NODE_NAME": host.name,
+            "NODE_IP": host.address,
+            "ROLE": host.role,
+            "FIRST_CONTROL_PLANE": "true" if ctx.is_first(host) else "false",
+        },
+        parent=ctx.parent,
+        depends_on=[joined],
+        destructive=True,
+        triggers=[host.address, host.role],
+    )

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# admit.sh: on the first control plane, right before a host joins, make its credentials valid.
+#
+# Bootstrap tokens expire (the TTL is short on purpose) and the control-plane certificates that
+# `kubeadm init --upload-certs` stored expire after two hours, so a host added weeks later would
+# otherwise fail to join. This refreshes the token (and, for a control plane, re-uploads the
+# certificates under the same certificate key) before each join. Idempotent by nature.
+#
+# Preamble variables: NODE_NAME (the joining host), ROLE, ADMIT_CONFIG (an InitConfiguration with
+# the bootstrap token and certificate key; the live ClusterConfiguration is appended here).
+
+create() {
+  [ -f "$ADMIN_KUBECONFIG" ] || die "this host has no $ADMIN_KUBECONFIG; is it the first control plane?"
+  local config="$STATE_DIR/admit-$NODE_NAME.yaml" cluster_config
+  install -d -m 0700 "$STATE_DIR"
+  # The cluster's own ClusterConfiguration carries its current version, also after upgrades.
+  cluster_config=$(kc -n kube-system get configmap kubeadm-config -o 'jsonpath={.data.ClusterConfiguration}')
+  [ -n "$cluster_config" ] || die "the kubeadm-config ConfigMap has no ClusterConfiguration"
+  write_file "$config" 0600 "$ADMIT_CONFIG"$'\n---\n'"$cluster_config"
+  run_logged "admit-$NODE_NAME-token" kubeadm init phase bootstrap-token \
+    --config "$config" --kubeconfig "$ADMIN_KUBECONFIG"
+  if [ "$ROLE" = control-plane ]; then
+    run_logged "admit-$NODE_NAME-certs" kubeadm init phase upload-certs --upload-certs \
+      --config "$config" --kubeconfig "$ADMIN_KUBECONFIG"
+  fi
+  rm -f "$config"
+  log "join credentials refreshed for $NODE_NAME ($ROLE)"
+}
+
+run_action "$@" </dev/null

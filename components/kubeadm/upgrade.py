@@ -1,0 +1,72 @@
+"""Phase 5: in-place upgrades when `kubernetesVersion` goes up (one minor, or a patch).
+
+Each step is a command whose stdin holds the target version, so it runs on creation (a no-op: the
+host already has that version) and again whenever the version changes; the scripts decide from
+what is installed whether there is anything to do and refuse downgrades and skipped minors.
+
+- control planes, one after another, the first first: `kubeadm upgrade apply` / `upgrade node`,
+  then drain, kubelet and kubectl, uncordon (upgrade-control-plane.sh);
+- then every worker: drain (on the first control plane), upgrade (on the worker), uncordon (on
+  the first control plane). The worker chains are declared in parallel so that the bring-up
+  critical path does not grow with the worker count; "one worker at a time" is enforced on the
+  cluster by a lock the drain step takes and the uncordon step releases (see lib.sh).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pulumi_command import remote
+
+from .commands import host_command
+from .context import Context
+
+
+def upgrade_steps(ctx: Context, nodes: Mapping[str, remote.Command]) -> list[remote.Command]:
+    steps: list[remote.Command] = []
+    first = ctx.first_control_plane
+    previous: remote.Command | None = None
+    for host in ctx.settings.control_planes:
+        previous = host_command(
+            ctx.resource_name(host, "upgrade"),
+            connection=ctx.connection(host),
+            script="upgrade-control-plane.sh",
+            variables={
+                "NODE_NAME": host.name,
+                "K8S_VERSION": ctx.version,
+                "FIRST_CONTROL_PLANE": "true" if ctx.is_first(host) else "false",
+            },
+            parent=ctx.parent,
+            depends_on=[nodes[host.name], *([previous] if previous else [])],
+        )
+        steps.append(previous)
+    control_planes_done = previous
+    assert control_planes_done is not None  # settings require a control plane
+    for host in ctx.settings.workers:
+        variables = {"NODE_NAME": host.name, "K8S_VERSION": ctx.version}
+        drain = host_command(
+            ctx.resource_name(host, "upgrade-drain"),
+            connection=ctx.connection(first),
+            script="upgrade-drain.sh",
+            variables=variables,
+            parent=ctx.parent,
+            depends_on=[control_planes_done, nodes[host.name]],
+        )
+        upgrade = host_command(
+            ctx.resource_name(host, "upgrade"),
+            connection=ctx.connection(host),
+            script="upgrade-node.sh",
+            variables=variables,
+            parent=ctx.parent,
+            depends_on=[drain],
+        )
+        uncordon = host_command(
+            ctx.resource_name(host, "upgrade-uncordon"),
+            connection=ctx.connection(first),
+            script="upgrade-uncordon.sh",
+            variables=variables,
+            parent=ctx.parent,
+            depends_on=[upgrade],
+        )
+        steps.extend([drain, upgrade, uncordon])
+    return steps

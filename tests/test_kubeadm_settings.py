@@ -1,0 +1,107 @@
+"""Settings the kubeadm target added on top of the foundation checks: the API endpoint's load
+balancer (kube-vip or external) and bastion host-key pinning."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from apps import secret_catalog
+from components.settings import SettingsError, load_settings
+
+CATALOG = secret_catalog()
+ENDPOINT = "hybrid-kube:kubeadm.controlPlaneEndpoint"
+
+
+def stack(control_planes: int = 3, **kubeadm: Any) -> dict[str, Any]:
+    hosts = [
+        {"name": f"cp{i + 1}", "address": f"192.168.56.{11 + i}", "role": "control-plane"}
+        for i in range(control_planes)
+    ] + [{"name": "w1", "address": "192.168.56.21", "role": "worker"}]
+    return {
+        "target": "kubeadm",
+        "kubeadm": {
+            "hosts": hosts,
+            "controlPlaneEndpoint": "192.168.56.10",
+            "loadBalancerAddresses": ["192.168.56.200-192.168.56.220"],
+            **kubeadm,
+        },
+    }
+
+
+def problems(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(raw, CATALOG)
+    return caught.value.problems
+
+
+def kubeadm(raw: dict[str, Any]):
+    return load_settings(raw, CATALOG).kubeadm
+
+
+def test_a_separate_endpoint_is_a_kube_vip_address_by_default():
+    settings = kubeadm(stack())
+    assert settings.api_load_balancer == "kube-vip"
+    assert settings.kube_vip_address == "192.168.56.10"
+    assert settings.first_control_plane.name == "cp1"
+
+
+def test_no_kube_vip_without_a_separate_endpoint_or_with_an_external_balancer():
+    single = stack(control_planes=1)
+    del single["kubeadm"]["controlPlaneEndpoint"]
+    assert kubeadm(single).kube_vip_address is None
+    own_address = stack(control_planes=1, controlPlaneEndpoint="192.168.56.11")
+    assert kubeadm(own_address).kube_vip_address is None
+    external = stack(apiLoadBalancer="external", controlPlaneEndpoint="k8s.lab.internal:8443")
+    assert kubeadm(external).kube_vip_address is None
+    assert kubeadm(external).endpoint == ("k8s.lab.internal", 8443)
+
+
+def test_kube_vip_needs_an_ip_address():
+    found = problems(stack(controlPlaneEndpoint="k8s.lab.internal"))
+    assert len(found) == 1
+    path, message = found[0]
+    assert path == ENDPOINT
+    assert "DNS name" in message and "apiLoadBalancer: external" in message
+
+
+def test_kube_vip_serves_the_api_servers_own_port_only():
+    found = problems(stack(controlPlaneEndpoint="192.168.56.10:8443"))
+    assert found == [(ENDPOINT, found[0][1])]
+    assert "6443" in found[0][1]
+    assert kubeadm(stack(controlPlaneEndpoint="192.168.56.10:6443")).endpoint[1] == 6443
+
+
+def test_endpoint_must_not_be_in_the_cluster_networks_or_the_load_balancer_pool():
+    in_pods = problems(stack(controlPlaneEndpoint="10.244.0.10"))
+    assert [p for p, _ in in_pods] == [ENDPOINT]
+    assert "podCidr" in in_pods[0][1]
+    in_pool = problems(stack(controlPlaneEndpoint="192.168.56.205"))
+    assert [p for p, _ in in_pool] == [ENDPOINT]
+    assert "loadBalancerAddresses[0]" in in_pool[0][1]
+
+
+def test_api_load_balancer_is_one_of_two_values():
+    found = problems(stack(apiLoadBalancer="haproxy"))
+    assert [p for p, _ in found] == ["hybrid-kube:kubeadm.apiLoadBalancer"]
+    assert "kube-vip" in found[0][1] and "external" in found[0][1]
+
+
+def test_bastion_host_key_is_accepted_and_typos_are_named():
+    raw = stack(ssh={"bastion": {"host": "jump.example.com", "hostKey": "ssh-ed25519 AAAA"}})
+    assert kubeadm(raw).ssh.bastion.host_key == "ssh-ed25519 AAAA"
+    typo = stack(ssh={"bastion": {"host": "jump.example.com", "hostkey": "ssh-ed25519 AAAA"}})
+    ((path, message),) = problems(typo)
+    assert path == "hybrid-kube:kubeadm.ssh.bastion.hostkey"
+    assert "did you mean 'hostKey'" in message
+
+
+def test_every_problem_is_reported_at_once():
+    raw = stack(controlPlaneEndpoint="k8s.lab.internal:8443")
+    raw["kubeadm"]["hosts"].append(
+        {"name": "cp4", "address": "192.168.56.14", "role": "control-plane"}
+    )
+    paths = [p for p, _ in problems(raw)]
+    assert paths.count(ENDPOINT) == 2  # DNS name for kube-vip, and a port kube-vip cannot serve
+    assert "hybrid-kube:kubeadm.hosts" in paths  # four control planes: no etcd quorum
