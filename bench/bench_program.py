@@ -40,9 +40,8 @@ COMMAND = "command:remote:Command"
 # -- scenarios ---------------------------------------------------------------------------------
 
 
-def onprem_hosts(count: int) -> dict:
-    """`count` hosts on 10.10.0.0/16: 1 control plane up to 30 hosts, else 3 behind a VIP."""
-    control_planes = 1 if count <= 30 else 3
+def onprem_hosts(count: int, control_planes: int = 1) -> dict:
+    """`count` hosts on 10.10.0.0/16, the first `control_planes` of them control planes."""
     hosts = [
         {
             "name": f"cp{i + 1}" if i < control_planes else f"w{i + 1 - control_planes}",
@@ -105,18 +104,18 @@ def floor(recording: Recording) -> Callable[[], None]:
 # -- critical path ------------------------------------------------------------------------------
 
 
-def critical_path(recording: Recording) -> tuple[int, list[str]]:
-    """The longest chain of remote commands through the dependency graph (any resource between
-    two commands still orders them)."""
+def command_chains(recording: Recording) -> Callable[[str], tuple[int, tuple[str, ...]]]:
+    """`chain(urn)`: the longest chain of remote commands ending at `urn`, through the dependency
+    graph (any resource between two commands still orders them)."""
     by_urn = recording.by_urn()
 
     @cache
-    def longest(urn: str) -> tuple[int, tuple[str, ...]]:
+    def chain(urn: str) -> tuple[int, tuple[str, ...]]:
         resource = by_urn[urn]
         best: tuple[int, tuple[str, ...]] = (0, ())
         for dependency in resource.dependencies:
             if dependency in by_urn:
-                candidate = longest(dependency)
+                candidate = chain(dependency)
                 if candidate[0] > best[0]:
                     best = candidate
         if resource.type == COMMAND:
@@ -124,9 +123,25 @@ def critical_path(recording: Recording) -> tuple[int, list[str]]:
         return best
 
     sys.setrecursionlimit(10_000)
-    results = [longest(r.urn) for r in recording.resources]
-    length, chain = max(results, default=(0, ()))
-    return length, list(chain)
+    return chain
+
+
+def critical_paths(recording: Recording, workers: list[str]) -> dict[str, object]:
+    """Longest chain overall, and longest from a bare host to a joined worker."""
+    chain = command_chains(recording)
+    overall = max((chain(r.urn) for r in recording.resources), default=(0, ()))
+    joins = [
+        r
+        for r in recording.of_type(COMMAND)
+        if r.name.endswith(tuple(f"-{w}-join" for w in workers))
+    ]
+    joined = max((chain(r.urn) for r in joins), default=(0, ()))
+    return {
+        "critical_path": overall[0],
+        "chain": " > ".join(overall[1]),
+        "to_joined_worker": joined[0],
+        "join_chain": " > ".join(joined[1]),
+    }
 
 
 # -- measuring ----------------------------------------------------------------------------------
@@ -158,10 +173,10 @@ def measure(label: str, stack: str, overrides: dict, catalog, runs: int) -> dict
     }
     commands = recording.of_type(COMMAND)
     if commands:
-        length, chain = critical_path(recording)
+        kubeadm = overrides["hybrid-kube:kubeadm"]
+        workers = [h["name"] for h in kubeadm["hosts"] if h["role"] == "worker"]
         row["commands"] = len(commands)
-        row["critical_path"] = length
-        row["chain"] = " > ".join(chain)
+        row.update(critical_paths(recording, workers))
     return row
 
 
@@ -191,12 +206,12 @@ def main() -> None:
 
     _ensure_kubeconfig()
     rows = []
-    for hosts in host_sizes:
-        rows.append(
-            measure(
-                f"on-prem, {hosts} hosts, 2 apps", "onprem-lab", onprem_hosts(hosts), None, runs
-            )
+    scenarios = [(hosts, 1) for hosts in host_sizes] + [(30, 3)]
+    for hosts, control_planes in scenarios:
+        label = (
+            f"on-prem, {hosts} hosts ({control_planes} control plane{'s' * (control_planes > 1)})"
         )
+        rows.append(measure(label, "onprem-lab", onprem_hosts(hosts, control_planes), None, runs))
         print(json.dumps(rows[-1]), flush=True)
     for count in app_sizes:
         rows.append(
@@ -207,18 +222,23 @@ def main() -> None:
     print()
     print(
         "| scenario | resources | program s | floor s | program/floor | µs/resource (program) "
-        "| µs/resource (floor) | remote commands | critical path |"
+        "| µs/resource (floor) | remote commands | longest command chain | bare host to joined "
+        "worker |"
     )
-    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for row in rows:
         print(
             f"| {row['scenario']} | {row['resources']} | {row['program_s']} | {row['floor_s']} "
             f"| {row['ratio']} | {row['program_us_per_resource']} | {row['floor_us_per_resource']} "
-            f"| {row.get('commands', '-')} | {row.get('critical_path', '-')} |"
+            f"| {row.get('commands', '-')} | {row.get('critical_path', '-')} "
+            f"| {row.get('to_joined_worker', '-')} |"
         )
-    chains = {row["scenario"]: row["chain"] for row in rows if "chain" in row}
-    for scenario, chain in chains.items():
-        print(f"\ncritical path, {scenario}: {chain}")
+    for row in rows:
+        if "chain" in row:
+            print(
+                f"\n{row['scenario']}\n  longest: {row['chain']}\n  to a joined worker: "
+                f"{row['join_chain']}"
+            )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n", encoding="utf-8")
 

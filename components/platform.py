@@ -198,6 +198,20 @@ class Platform(pulumi.ComponentResource):
                     "kubernetesCRD": {"enabled": True},
                 },
                 "service": {"type": "LoadBalancer"},
+                # Set explicitly, so the restricted namespace admits the pods whatever the
+                # chart's defaults of the day are.
+                "podSecurityContext": {
+                    "runAsNonRoot": True,
+                    "runAsUser": 65532,
+                    "runAsGroup": 65532,
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
+                "securityContext": {
+                    "allowPrivilegeEscalation": False,
+                    "readOnlyRootFilesystem": True,
+                    "capabilities": {"drop": ["ALL"]},
+                    "seccompProfile": {"type": "RuntimeDefault"},
+                },
                 "resources": {
                     "requests": {"cpu": "100m", "memory": "64Mi"},
                     "limits": {"cpu": "500m", "memory": "256Mi"},

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -117,8 +118,19 @@ class Recording:
 # -- placeholders for values only a real deploy knows ----------------------------------------
 
 
-def _kubeconfig_stand_in() -> str:
-    return placeholder("kubeconfig")
+def _pem(label: str, what: str) -> str:
+    """A PEM block whose base64 body is the placeholder text: parses as PEM, is not a key."""
+    body = base64.b64encode(placeholder(what).encode()).decode()
+    return f"-----BEGIN {label}-----\n{body}\n-----END {label}-----\n"
+
+
+def _defined_in(module: str, function: str, *extra: Any) -> Callable[[Any], dict[str, Any]]:
+    """A stand-in that lives beside the target it serves, imported only when first needed."""
+
+    def stand_in(args: Any) -> dict[str, Any]:
+        return getattr(importlib.import_module(module), function)(args, *extra)
+
+    return stand_in
 
 
 _STAND_INS: dict[str, Callable[[mocks.MockResourceArgs], dict[str, Any]]] = {
@@ -156,46 +168,36 @@ _STAND_INS: dict[str, Callable[[mocks.MockResourceArgs], dict[str, Any]]] = {
         "name": a.inputs.get("registryName") or placeholder(f"name of {a.name}"),
         "loginServer": placeholder(f"login server of {a.name}"),
     },
-    "azure-native:containerservice:ManagedCluster": lambda a: __import__(
-        "components.aks.stand_ins", fromlist=["managed_cluster"]
-    ).managed_cluster(a),
+    "azure-native:containerservice:ManagedCluster": _defined_in(
+        "components.aks.stand_ins", "managed_cluster"
+    ),
     # --- kubeadm --- pulumi-tls outputs: PEM blocks whose base64 body is the placeholder text,
     # so code that decodes PEM (the CA discovery hash, kubeconfig data) runs; not keys.
     "tls:index/privateKey:PrivateKey": lambda a: {
-        "privateKeyPem": "-----BEGIN PRIVATE KEY-----\n"
-        + base64.b64encode(placeholder(f"private key {a.name}").encode()).decode()
-        + "\n-----END PRIVATE KEY-----\n",
-        "publicKeyPem": "-----BEGIN PUBLIC KEY-----\n"
-        + base64.b64encode(placeholder(f"public key {a.name}").encode()).decode()
-        + "\n-----END PUBLIC KEY-----\n",
+        "privateKeyPem": _pem("PRIVATE KEY", f"private key {a.name}"),
+        "publicKeyPem": _pem("PUBLIC KEY", f"public key {a.name}"),
         "publicKeyOpenssh": placeholder(f"OpenSSH public key {a.name}"),
         "publicKeyFingerprintSha256": placeholder(f"fingerprint of {a.name}"),
     },
     "tls:index/selfSignedCert:SelfSignedCert": lambda a: {
-        "certPem": "-----BEGIN CERTIFICATE-----\n"
-        + base64.b64encode(placeholder(f"certificate {a.name}").encode()).decode()
-        + "\n-----END CERTIFICATE-----\n",
+        "certPem": _pem("CERTIFICATE", f"certificate {a.name}"),
     },
     "tls:index/locallySignedCert:LocallySignedCert": lambda a: {
-        "certPem": "-----BEGIN CERTIFICATE-----\n"
-        + base64.b64encode(placeholder(f"certificate {a.name}").encode()).decode()
-        + "\n-----END CERTIFICATE-----\n",
+        "certPem": _pem("CERTIFICATE", f"certificate {a.name}"),
     },
     "tls:index/certRequest:CertRequest": lambda a: {
-        "certRequestPem": "-----BEGIN CERTIFICATE REQUEST-----\n"
-        + base64.b64encode(placeholder(f"certificate request {a.name}").encode()).decode()
-        + "\n-----END CERTIFICATE REQUEST-----\n",
+        "certRequestPem": _pem("CERTIFICATE REQUEST", f"certificate request {a.name}"),
     },
 }
 
 _CALL_STAND_INS: dict[str, Callable[[mocks.MockCallArgs], dict[str, Any]]] = {
     # --- aks ---
-    "azure-native:containerservice:listManagedClusterAdminCredentials": lambda a: __import__(
-        "components.aks.stand_ins", fromlist=["credentials"]
-    ).credentials(a, "admin"),
-    "azure-native:containerservice:listManagedClusterUserCredentials": lambda a: __import__(
-        "components.aks.stand_ins", fromlist=["credentials"]
-    ).credentials(a, "user"),
+    "azure-native:containerservice:listManagedClusterAdminCredentials": _defined_in(
+        "components.aks.stand_ins", "credentials", "admin"
+    ),
+    "azure-native:containerservice:listManagedClusterUserCredentials": _defined_in(
+        "components.aks.stand_ins", "credentials", "user"
+    ),
     "azure-native:authorization:getClientConfig": lambda a: {
         "clientId": placeholder("client id of the deploying identity"),
         "objectId": placeholder("object id of the deploying identity"),

@@ -8,7 +8,7 @@ import jsonschema
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
-from support import manifest, schema_errors
+from support import manifest, restricted_violations, schema_errors
 
 from components import versions
 from components.cluster import Capabilities
@@ -187,6 +187,12 @@ def test_traefik_serves_the_ingress_class_apps_use():
     assert values["ingressClass"]["name"] == "traefik"
     assert values["deployment"]["replicas"] >= 2
     assert values["service"]["type"] == "LoadBalancer"
+    # Its namespace enforces the restricted standard: the pod must declare what it needs.
+    pod = {
+        "securityContext": values["podSecurityContext"],
+        "containers": [{"name": "traefik", "securityContext": values["securityContext"]}],
+    }
+    assert restricted_violations(pod) == []
 
 
 def test_add_on_namespaces_pass_the_schema_and_set_pod_security():
