@@ -42,9 +42,14 @@ def run(aks: AksSettings, version: str = "1.34") -> tuple[Recording, dict[str, A
         cluster = AksCluster("aks", AksClusterArgs(aks=aks, kubernetes_version=version))
         seen["cluster"] = cluster
         pulumi.export("kubeconfig", cluster.kubeconfig)
-        for attr in ("resource_group_name", "cluster_name", "oidc_issuer_url",
-                     "kubelet_identity_object_id", "registry_login_server",
-                     "key_vault_secrets_provider_client_id"):
+        for attr in (
+            "resource_group_name",
+            "cluster_name",
+            "oidc_issuer_url",
+            "kubelet_identity_object_id",
+            "registry_login_server",
+            "key_vault_secrets_provider_client_id",
+        ):
             value = getattr(cluster, attr)
             if value is not None:
                 pulumi.export(attr, value)
@@ -104,7 +109,8 @@ def test_default_cluster_is_secure_and_cheap():
     assert inputs["oidcIssuerProfile"] == {"enabled": True}
     assert inputs["securityProfile"] == {"workloadIdentity": {"enabled": True}}
     assert inputs["autoUpgradeProfile"] == {
-        "upgradeChannel": "patch", "nodeOSUpgradeChannel": "NodeImage"
+        "upgradeChannel": "patch",
+        "nodeOSUpgradeChannel": "NodeImage",
     }
     assert inputs["networkProfile"] == {
         "networkPlugin": "azure",
@@ -165,8 +171,11 @@ def test_contract_attributes():
     assert isinstance(cluster, Cluster)
     assert isinstance(cluster.provider, k8s.Provider)
     assert cluster.capabilities == AKS_CAPABILITIES
-    assert (AKS_CAPABILITIES.load_balancer, AKS_CAPABILITIES.default_storage_class,
-            AKS_CAPABILITIES.metrics_server) == (True, True, True)
+    assert (
+        AKS_CAPABILITIES.load_balancer,
+        AKS_CAPABILITIES.default_storage_class,
+        AKS_CAPABILITIES.metrics_server,
+    ) == (True, True, True)
 
 
 def test_outputs_of_what_azure_computes():
@@ -205,9 +214,7 @@ def test_provider_takes_the_kubeconfig_as_a_secret_and_waits_for_the_cluster():
 
 @pytest.mark.parametrize("option", ["default", "entra"])
 def test_no_credential_in_any_plain_input_or_output(option):
-    aks = settings() if option == "default" else settings(
-        entra={"adminGroupObjectIds": [GROUP]}
-    )
+    aks = settings() if option == "default" else settings(entra={"adminGroupObjectIds": [GROUP]})
     rec, _ = run(aks)
     kubeconfig = rec.outputs["kubeconfig"].value
     marker = "server-id" if option == "entra" else "client key of"
@@ -244,7 +251,9 @@ def test_entra_disables_local_accounts_and_uses_kubelogin_with_the_azure_cli():
     inputs = cluster_inputs(rec)
     assert changed_keys(cluster_inputs(default()), inputs) == {"aadProfile", "disableLocalAccounts"}
     assert inputs["aadProfile"] == {
-        "managed": True, "enableAzureRBAC": True, "adminGroupObjectIDs": [GROUP]
+        "managed": True,
+        "enableAzureRBAC": True,
+        "adminGroupObjectIDs": [GROUP],
     }
     assert inputs["disableLocalAccounts"] is True
     assert added(rec) == []
@@ -288,15 +297,19 @@ def test_container_registry_adds_a_registry_and_acr_pull_for_the_kubelet():
         ("azure-native:containerregistry:Registry", "aks-registry"),
     ]
     registry = rec.named("aks-registry")
-    assert registry.inputs | {
-        "resourceGroupName": "hybrid-kube-dev",
-        "registryName": "hybridkube01",
-        "location": "westeurope",
-        "sku": {"name": "Basic"},
-        "adminUserEnabled": False,  # no shared password: pulls go through the kubelet identity
-        "anonymousPullEnabled": False,  # the SDK's default, asserted all the same
-        "tags": {"project": "hybrid-kube", "stack": "dev", "managed-by": "pulumi"},
-    } == registry.inputs
+    assert (
+        registry.inputs
+        | {
+            "resourceGroupName": "hybrid-kube-dev",
+            "registryName": "hybridkube01",
+            "location": "westeurope",
+            "sku": {"name": "Basic"},
+            "adminUserEnabled": False,  # no shared password: pulls go through the kubelet identity
+            "anonymousPullEnabled": False,  # the SDK's default, asserted all the same
+            "tags": {"project": "hybrid-kube", "stack": "dev", "managed-by": "pulumi"},
+        }
+        == registry.inputs
+    )
     role = rec.named("aks-acr-pull")
     assert role.inputs["scope"] == "aks-registry-id"  # the registry's id, not the group's
     assert role.inputs["roleDefinitionId"].endswith(
@@ -312,10 +325,12 @@ def test_container_registry_adds_a_registry_and_acr_pull_for_the_kubelet():
 
 
 def test_own_vnet_puts_every_pool_in_its_subnet_and_grants_network_contributor():
-    rec, _ = run(settings(
-        network={"vnet": {"addressSpace": "10.224.0.0/12", "nodeSubnet": "10.224.0.0/16"}},
-        pools=[{"name": "apps"}],
-    ))
+    rec, _ = run(
+        settings(
+            network={"vnet": {"addressSpace": "10.224.0.0/12", "nodeSubnet": "10.224.0.0/16"}},
+            pools=[{"name": "apps"}],
+        )
+    )
     before, after = cluster_inputs(default()), cluster_inputs(rec)
     assert changed_keys(before, after) == {"agentPoolProfiles"}
     assert changed_keys(before["agentPoolProfiles"][0], after["agentPoolProfiles"][0]) == {
@@ -339,10 +354,16 @@ def test_own_vnet_puts_every_pool_in_its_subnet_and_grants_network_contributor()
     ("change", "key", "value"),
     [
         ({"tier": "Standard"}, "sku", {"name": "Base", "tier": "Standard"}),
-        ({"upgradeChannel": "none"}, "autoUpgradeProfile",
-         {"upgradeChannel": "none", "nodeOSUpgradeChannel": "NodeImage"}),
-        ({"nodeOsUpgradeChannel": "SecurityPatch"}, "autoUpgradeProfile",
-         {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "SecurityPatch"}),
+        (
+            {"upgradeChannel": "none"},
+            "autoUpgradeProfile",
+            {"upgradeChannel": "none", "nodeOSUpgradeChannel": "NodeImage"},
+        ),
+        (
+            {"nodeOsUpgradeChannel": "SecurityPatch"},
+            "autoUpgradeProfile",
+            {"upgradeChannel": "patch", "nodeOSUpgradeChannel": "SecurityPatch"},
+        ),
         ({"dnsPrefix": "mylab"}, "dnsPrefix", "mylab"),
     ],
 )
@@ -357,10 +378,14 @@ def test_cluster_and_group_names_and_the_derived_dns_prefix():
     rec, _ = run(settings(clusterName="lab_cluster", resourceGroupName="rg-lab"))
     inputs = cluster_inputs(rec)
     assert changed_keys(cluster_inputs(default()), inputs) == {
-        "resourceName", "dnsPrefix", "resourceGroupName"
+        "resourceName",
+        "dnsPrefix",
+        "resourceGroupName",
     }
     assert (inputs["resourceName"], inputs["dnsPrefix"], inputs["resourceGroupName"]) == (
-        "lab_cluster", "lab-cluster", "rg-lab"  # '_' is fine in a name, not in a DNS prefix
+        "lab_cluster",
+        "lab-cluster",
+        "rg-lab",  # '_' is fine in a name, not in a DNS prefix
     )
     assert rec.named("aks-rg").inputs["resourceGroupName"] == "rg-lab"
 
@@ -370,18 +395,22 @@ def test_network_cidrs_reach_the_network_profile():
     rec, _ = run(settings(network=net))
     profile = cluster_inputs(rec)["networkProfile"]
     assert (profile["podCidr"], profile["serviceCidr"], profile["dnsServiceIP"]) == (
-        "192.168.0.0/16", "10.96.0.0/16", "10.96.0.10"
+        "192.168.0.0/16",
+        "10.96.0.0/16",
+        "10.96.0.10",
     )
     assert changed_keys(cluster_inputs(default()), cluster_inputs(rec)) == {"networkProfile"}
 
 
 def test_tags_reach_every_taggable_resource():
-    rec, _ = run(settings(
-        tags={"owner": "alice", "stack": "mine"},
-        pools=[{"name": "apps"}],
-        containerRegistry={"name": "hybridkube01"},
-        network={"vnet": {}},
-    ))
+    rec, _ = run(
+        settings(
+            tags={"owner": "alice", "stack": "mine"},
+            pools=[{"name": "apps"}],
+            containerRegistry={"name": "hybridkube01"},
+            network={"vnet": {}},
+        )
+    )
     expected = {"project": "hybrid-kube", "stack": "mine", "managed-by": "pulumi", "owner": "alice"}
     taggable = [r for r in rec.resources if r.type.startswith("azure-native:") and r.type != ROLE]
     assert len(taggable) == 5
@@ -396,18 +425,33 @@ def test_system_pool_autoscaler_owns_the_count():
     assert cluster.ignore_changes == ("agentPoolProfiles[0].count",)
     pool = cluster.inputs["agentPoolProfiles"][0]
     assert (pool["enableAutoScaling"], pool["minCount"], pool["maxCount"], pool["count"]) == (
-        True, 1.0, 3.0, 1.0
+        True,
+        1.0,
+        3.0,
+        1.0,
     )
     assert pool["vmSize"] == "Standard_D2as_v5"
 
 
 def test_user_pools_are_separate_agent_pools():
-    rec, _ = run(settings(pools=[
-        {"name": "apps", "minCount": 0, "maxCount": 3, "vmSize": "Standard_D2as_v5",
-         "nodeLabels": {"tier": "apps"}, "nodeTaints": ["dedicated=apps:NoSchedule"],
-         "availabilityZones": [1, 2], "osSku": "AzureLinux", "encryptionAtHost": True},
-        {"name": "batch", "count": 2, "maxPods": 50, "osDiskType": "Ephemeral"},
-    ]))
+    rec, _ = run(
+        settings(
+            pools=[
+                {
+                    "name": "apps",
+                    "minCount": 0,
+                    "maxCount": 3,
+                    "vmSize": "Standard_D2as_v5",
+                    "nodeLabels": {"tier": "apps"},
+                    "nodeTaints": ["dedicated=apps:NoSchedule"],
+                    "availabilityZones": [1, 2],
+                    "osSku": "AzureLinux",
+                    "encryptionAtHost": True,
+                },
+                {"name": "batch", "count": 2, "maxPods": 50, "osDiskType": "Ephemeral"},
+            ]
+        )
+    )
     assert changed_keys(cluster_inputs(default()), cluster_inputs(rec)) == set()
     assert added(rec) == [(AGENT_POOL, "aks-pool-apps"), (AGENT_POOL, "aks-pool-batch")]
     apps, batch = rec.named("aks-pool-apps"), rec.named("aks-pool-batch")
@@ -415,8 +459,12 @@ def test_user_pools_are_separate_agent_pools():
     assert apps.inputs["resourceName"] == "hybrid-kube-dev"
     assert apps.inputs["resourceGroupName"] == "hybrid-kube-dev"
     assert apps.inputs["agentPoolName"] == "apps"
-    assert (apps.inputs["enableAutoScaling"], apps.inputs["minCount"], apps.inputs["maxCount"],
-            apps.inputs["count"]) == (True, 0.0, 3.0, 0.0)
+    assert (
+        apps.inputs["enableAutoScaling"],
+        apps.inputs["minCount"],
+        apps.inputs["maxCount"],
+        apps.inputs["count"],
+    ) == (True, 0.0, 3.0, 0.0)
     assert apps.inputs["nodeLabels"] == {"tier": "apps"}
     assert apps.inputs["nodeTaints"] == ["dedicated=apps:NoSchedule"]
     assert apps.inputs["availabilityZones"] == ["1", "2"]
@@ -477,7 +525,11 @@ def test_use_azure_cli_login_rewrites_only_kubelogin_users():
     config = yaml.safe_load(use_azure_cli_login(DEVICE_CODE_KUBECONFIG))
     users = {u["name"]: u["user"] for u in config["users"]}
     assert users["u"]["exec"]["args"] == [
-        "get-token", "--login", "azurecli", "--server-id", "SERVER"
+        "get-token",
+        "--login",
+        "azurecli",
+        "--server-id",
+        "SERVER",
     ]
     assert users["u"]["exec"]["command"] == "kubelogin"
     assert users["other"] == {"token": "untouched"}

@@ -36,25 +36,33 @@ def test_defaults_are_the_cheap_secure_setup():
     assert aks.node_os_upgrade_channel == "NodeImage"
     pool = aks.system_pool
     assert (pool.name, pool.vm_size, pool.initial_count, pool.autoscaling) == (
-        "system", "Standard_B2s", 1, False
+        "system",
+        "Standard_B2s",
+        1,
+        False,
     )
     assert (pool.max_pods, pool.os_disk_type, pool.os_disk_size_gb) == (110, "Managed", 64)
     assert aks.pools == []
     net = aks.network
     assert (net.pod_cidr, net.service_cidr, net.dns_service_ip, net.vnet) == (
-        "10.244.0.0/16", "10.0.0.0/16", "10.0.0.10", None
+        "10.244.0.0/16",
+        "10.0.0.0/16",
+        "10.0.0.10",
+        None,
     )
     assert aks.authorized_ip_ranges == []
     assert (aks.entra, aks.key_vault_secrets_provider, aks.container_registry) == (None,) * 3
 
 
 def test_values_are_normalised():
-    aks = load(with_(
-        authorizedIpRanges=["203.0.113.7", "198.51.100.0/24"],
-        entra={"adminGroupObjectIds": ["6F1E7B2C-0000-4000-8000-00000000ABCD"]},
-        systemPool={"availabilityZones": [1, "2"]},
-        pools=[{"name": "apps", "minCount": 0, "maxCount": 3}],
-    )).aks
+    aks = load(
+        with_(
+            authorizedIpRanges=["203.0.113.7", "198.51.100.0/24"],
+            entra={"adminGroupObjectIds": ["6F1E7B2C-0000-4000-8000-00000000ABCD"]},
+            systemPool={"availabilityZones": [1, "2"]},
+            pools=[{"name": "apps", "minCount": 0, "maxCount": 3}],
+        )
+    ).aks
     assert aks.authorized_ip_ranges == ["203.0.113.7/32", "198.51.100.0/24"]
     assert aks.entra.admin_group_object_ids == ["6f1e7b2c-0000-4000-8000-00000000abcd"]
     assert aks.system_pool.availability_zones == ["1", "2"]
@@ -62,17 +70,27 @@ def test_values_are_normalised():
 
 
 def test_edges_that_aks_accepts_are_accepted():
-    aks = load(with_(
-        systemPool={"maxPods": 250, "count": 2, "minCount": 1, "maxCount": 3},
-        pools=[{"name": "gpu12345678a", "count": 0, "maxPods": 50, "osDiskType": "Ephemeral",
-                "vmSize": "Standard_NC24ads_A100_v4", "nodeTaints": ["sku=gpu:NoSchedule"]},
-               {"name": "constrained", "vmSize": "Standard_E4-2ds_v4"}],
-        network={"vnet": {}},
-        containerRegistry={"name": "HybridKube01"},
-        keyVaultSecretsProvider={"rotationPollInterval": "1h30m"},
-        upgradeChannel="none",
-        tier="Standard",
-    )).aks
+    aks = load(
+        with_(
+            systemPool={"maxPods": 250, "count": 2, "minCount": 1, "maxCount": 3},
+            pools=[
+                {
+                    "name": "gpu12345678a",
+                    "count": 0,
+                    "maxPods": 50,
+                    "osDiskType": "Ephemeral",
+                    "vmSize": "Standard_NC24ads_A100_v4",
+                    "nodeTaints": ["sku=gpu:NoSchedule"],
+                },
+                {"name": "constrained", "vmSize": "Standard_E4-2ds_v4"},
+            ],
+            network={"vnet": {}},
+            containerRegistry={"name": "HybridKube01"},
+            keyVaultSecretsProvider={"rotationPollInterval": "1h30m"},
+            upgradeChannel="none",
+            tier="Standard",
+        )
+    ).aks
     assert aks.system_pool.initial_count == 2
     assert aks.network.vnet.node_subnet == "10.224.0.0/16"
 
@@ -87,75 +105,155 @@ CASES = [
     (with_(tier="Premium"), "aks.tier", "'Free' or 'Standard'"),
     (with_(systemPool={"vmSize": "B2s"}), "aks.systemPool.vmSize", "is not an Azure VM size"),
     (with_(systemPool={"vmSize": "standard_b2s"}), "aks.systemPool.vmSize", "Standard_B2s"),
-    (with_(systemPool={"vmsize": "Standard_B2s"}), "aks.systemPool.vmsize",
-     "did you mean 'vmSize'?"),
+    (
+        with_(systemPool={"vmsize": "Standard_B2s"}),
+        "aks.systemPool.vmsize",
+        "did you mean 'vmSize'?",
+    ),
     (with_(systemPool={"maxPods": 30}), "aks.systemPool.maxPods", "greater than or equal to 50"),
     (with_(systemPool={"maxPods": 251}), "aks.systemPool.maxPods", "less than or equal to 250"),
     (with_(systemPool={"count": 0}), "aks.systemPool.count", "needs at least 1"),
-    (with_(systemPool={"minCount": 0, "maxCount": 2}), "aks.systemPool.minCount",
-     "needs at least 1"),
-    (with_(systemPool={"osDiskType": "Temp"}), "aks.systemPool.osDiskType",
-     "'Managed' or 'Ephemeral'"),
-    (with_(systemPool={"osDiskSizeGb": 16}), "aks.systemPool.osDiskSizeGb",
-     "greater than or equal to 30"),
-    (with_(systemPool={"availabilityZones": [4]}), "aks.systemPool.availabilityZones[0]",
-     "'1', '2' or '3'"),
+    (
+        with_(systemPool={"minCount": 0, "maxCount": 2}),
+        "aks.systemPool.minCount",
+        "needs at least 1",
+    ),
+    (
+        with_(systemPool={"osDiskType": "Temp"}),
+        "aks.systemPool.osDiskType",
+        "'Managed' or 'Ephemeral'",
+    ),
+    (
+        with_(systemPool={"osDiskSizeGb": 16}),
+        "aks.systemPool.osDiskSizeGb",
+        "greater than or equal to 30",
+    ),
+    (
+        with_(systemPool={"availabilityZones": [4]}),
+        "aks.systemPool.availabilityZones[0]",
+        "'1', '2' or '3'",
+    ),
     (with_(pools=[{"name": "System"}]), "aks.pools[0].name", "1-12 lowercase letters or digits"),
     (with_(pools=[{"name": "applications1"}]), "aks.pools[0].name", "1-12 lowercase"),
     (with_(pools=[{"name": "1apps"}]), "aks.pools[0].name", "starting with a letter"),
     (with_(pools=[{"vmSize": "Standard_B2s"}]), "aks.pools[0].name", "required key is missing"),
-    (with_(pools=[{"name": "system"}]), "aks.pools[0].name",
-     "duplicate pool name 'system' (the system pool's name)"),
-    (with_(pools=[{"name": "apps"}, {"name": "apps"}]), "aks.pools[1].name",
-     "duplicate pool name 'apps'"),
-    (with_(pools=[{"name": "apps", "minCount": 1}]), "aks.pools[0].maxCount",
-     "set minCount and maxCount together"),
-    (with_(pools=[{"name": "apps", "maxCount": 1}]), "aks.pools[0].minCount",
-     "set minCount and maxCount together"),
-    (with_(pools=[{"name": "apps", "minCount": 3, "maxCount": 2}]), "aks.pools[0].minCount",
-     "minCount 3 is greater than maxCount 2"),
-    (with_(pools=[{"name": "apps", "count": 5, "minCount": 1, "maxCount": 2}]),
-     "aks.pools[0].count", "initial count 5 is outside minCount..maxCount (1..2)"),
-    (with_(pools=[{"name": "apps", "count": -1}]), "aks.pools[0].count",
-     "greater than or equal to 0"),
-    (with_(pools=[{"name": "apps", "nodeTaints": ["dedicated"]}]), "aks.pools[0].nodeTaints[0]",
-     "is not a taint"),
+    (
+        with_(pools=[{"name": "system"}]),
+        "aks.pools[0].name",
+        "duplicate pool name 'system' (the system pool's name)",
+    ),
+    (
+        with_(pools=[{"name": "apps"}, {"name": "apps"}]),
+        "aks.pools[1].name",
+        "duplicate pool name 'apps'",
+    ),
+    (
+        with_(pools=[{"name": "apps", "minCount": 1}]),
+        "aks.pools[0].maxCount",
+        "set minCount and maxCount together",
+    ),
+    (
+        with_(pools=[{"name": "apps", "maxCount": 1}]),
+        "aks.pools[0].minCount",
+        "set minCount and maxCount together",
+    ),
+    (
+        with_(pools=[{"name": "apps", "minCount": 3, "maxCount": 2}]),
+        "aks.pools[0].minCount",
+        "minCount 3 is greater than maxCount 2",
+    ),
+    (
+        with_(pools=[{"name": "apps", "count": 5, "minCount": 1, "maxCount": 2}]),
+        "aks.pools[0].count",
+        "initial count 5 is outside minCount..maxCount (1..2)",
+    ),
+    (
+        with_(pools=[{"name": "apps", "count": -1}]),
+        "aks.pools[0].count",
+        "greater than or equal to 0",
+    ),
+    (
+        with_(pools=[{"name": "apps", "nodeTaints": ["dedicated"]}]),
+        "aks.pools[0].nodeTaints[0]",
+        "is not a taint",
+    ),
     (with_(network={"podCidr": "10.244.0.0/33"}), "aks.network.podCidr", "is not a CIDR"),
     (with_(network={"podCidr": "10.244.0.1/16"}), "aks.network.podCidr", "has host bits set"),
     (with_(network={"podCidr": "fd00::/48"}), "aks.network.podCidr", "IPv6"),
-    (with_(network={"podCidr": "10.0.0.0/8"}), "aks.network.serviceCidr",
-     "10.0.0.0/16 overlaps podCidr 10.0.0.0/8"),
-    (with_(network={"serviceCidr": "10.0.0.0/8", "dnsServiceIp": "10.0.0.10"}),
-     "aks.network.serviceCidr", "larger than AKS allows"),
-    (with_(network={"serviceCidr": "172.30.0.0/16", "dnsServiceIp": "172.30.0.10"}),
-     "aks.network.serviceCidr", "overlaps 172.30.0.0/16, which AKS reserves"),
-    (with_(network={"dnsServiceIp": "10.1.0.10"}), "aks.network.dnsServiceIp",
-     "10.1.0.10 is outside serviceCidr 10.0.0.0/16"),
+    (
+        with_(network={"podCidr": "10.0.0.0/8"}),
+        "aks.network.serviceCidr",
+        "10.0.0.0/16 overlaps podCidr 10.0.0.0/8",
+    ),
+    (
+        with_(network={"serviceCidr": "10.0.0.0/8", "dnsServiceIp": "10.0.0.10"}),
+        "aks.network.serviceCidr",
+        "larger than AKS allows",
+    ),
+    (
+        with_(network={"serviceCidr": "172.30.0.0/16", "dnsServiceIp": "172.30.0.10"}),
+        "aks.network.serviceCidr",
+        "overlaps 172.30.0.0/16, which AKS reserves",
+    ),
+    (
+        with_(network={"dnsServiceIp": "10.1.0.10"}),
+        "aks.network.dnsServiceIp",
+        "10.1.0.10 is outside serviceCidr 10.0.0.0/16",
+    ),
     (with_(network={"dnsServiceIp": "10.0.0.1"}), "aks.network.dnsServiceIp", "is reserved"),
-    (with_(network={"dnsServiceIp": "10.0.0.300"}), "aks.network.dnsServiceIp",
-     "not an IPv4 or IPv6 address"),
-    (with_(network={"vnet": {"nodeSubnet": "10.100.0.0/24"}}), "aks.network.vnet.nodeSubnet",
-     "10.100.0.0/24 is not inside addressSpace 10.224.0.0/12"),
-    (with_(network={"podCidr": "10.224.0.0/16", "vnet": {"addressSpace": "10.224.0.0/12"}}),
-     "aks.network.podCidr", "overlaps the VNet addressSpace 10.224.0.0/12"),
-    (with_(authorizedIpRanges=["0.0.0.0/0"]), "aks.authorizedIpRanges[0]",
-     "leave authorizedIpRanges empty instead"),
+    (
+        with_(network={"dnsServiceIp": "10.0.0.300"}),
+        "aks.network.dnsServiceIp",
+        "not an IPv4 or IPv6 address",
+    ),
+    (
+        with_(network={"vnet": {"nodeSubnet": "10.100.0.0/24"}}),
+        "aks.network.vnet.nodeSubnet",
+        "10.100.0.0/24 is not inside addressSpace 10.224.0.0/12",
+    ),
+    (
+        with_(network={"podCidr": "10.224.0.0/16", "vnet": {"addressSpace": "10.224.0.0/12"}}),
+        "aks.network.podCidr",
+        "overlaps the VNet addressSpace 10.224.0.0/12",
+    ),
+    (
+        with_(authorizedIpRanges=["0.0.0.0/0"]),
+        "aks.authorizedIpRanges[0]",
+        "leave authorizedIpRanges empty instead",
+    ),
     (with_(authorizedIpRanges=["2001:db8::/32"]), "aks.authorizedIpRanges[0]", "IPv4 only"),
-    (with_(authorizedIpRanges=["my laptop"]), "aks.authorizedIpRanges[0]",
-     "is not an IPv4 address or CIDR"),
-    (with_(authorizedIpRanges=[f"203.0.{i // 250}.{i % 250}" for i in range(201)]),
-     "aks.authorizedIpRanges", "AKS accepts at most 200"),
-    (with_(entra={"adminGroupObjectIds": []}), "aks.entra.adminGroupObjectIds",
-     "at least 1 item"),
-    (with_(entra={"adminGroupObjectIds": ["aks-admins"]}), "aks.entra.adminGroupObjectIds[0]",
-     "is not an object id"),
-    (with_(keyVaultSecretsProvider={"rotationPollInterval": "2 minutes"}),
-     "aks.keyVaultSecretsProvider.rotationPollInterval", "is not a duration"),
-    (with_(containerRegistry={"name": "my-registry"}), "aks.containerRegistry.name",
-     "5-50 letters or digits"),
+    (
+        with_(authorizedIpRanges=["my laptop"]),
+        "aks.authorizedIpRanges[0]",
+        "is not an IPv4 address or CIDR",
+    ),
+    (
+        with_(authorizedIpRanges=[f"203.0.{i // 250}.{i % 250}" for i in range(201)]),
+        "aks.authorizedIpRanges",
+        "AKS accepts at most 200",
+    ),
+    (with_(entra={"adminGroupObjectIds": []}), "aks.entra.adminGroupObjectIds", "at least 1 item"),
+    (
+        with_(entra={"adminGroupObjectIds": ["aks-admins"]}),
+        "aks.entra.adminGroupObjectIds[0]",
+        "is not an object id",
+    ),
+    (
+        with_(keyVaultSecretsProvider={"rotationPollInterval": "2 minutes"}),
+        "aks.keyVaultSecretsProvider.rotationPollInterval",
+        "is not a duration",
+    ),
+    (
+        with_(containerRegistry={"name": "my-registry"}),
+        "aks.containerRegistry.name",
+        "5-50 letters or digits",
+    ),
     (with_(containerRegistry={"name": "acr"}), "aks.containerRegistry.name", "5-50"),
-    (with_(containerRegistry={"name": "hybridkube01", "sku": "Free"}),
-     "aks.containerRegistry.sku", "'Basic', 'Standard' or 'Premium'"),
+    (
+        with_(containerRegistry={"name": "hybridkube01", "sku": "Free"}),
+        "aks.containerRegistry.sku",
+        "'Basic', 'Standard' or 'Premium'",
+    ),
     (with_(upgradeChannel="stable"), "aks.upgradeChannel", "'patch' or 'none'"),
     (with_(nodeOsUpgradeChannel="Weekly"), "aks.nodeOsUpgradeChannel", "'NodeImage'"),
     (with_(tags={"cost/center": "x"}), "aks.tags.cost/center", "without any of"),
@@ -173,15 +271,17 @@ def test_each_rule_names_its_key_path(aks, path, text):
 
 
 def test_every_independent_problem_is_reported_at_once():
-    found = problems(with_(
-        location="West Europe",
-        tier="Premium",
-        systemPool={"vmSize": "B2s"},
-        pools=[{"name": "apps", "minCount": 3, "maxCount": 2}],
-        network={"dnsServiceIp": "10.1.0.10"},
-        authorizedIpRanges=["0.0.0.0/0"],
-        containerRegistry={"name": "a-b"},
-    ))
+    found = problems(
+        with_(
+            location="West Europe",
+            tier="Premium",
+            systemPool={"vmSize": "B2s"},
+            pools=[{"name": "apps", "minCount": 3, "maxCount": 2}],
+            network={"dnsServiceIp": "10.1.0.10"},
+            authorizedIpRanges=["0.0.0.0/0"],
+            containerRegistry={"name": "a-b"},
+        )
+    )
     assert set(found) == {
         "hybrid-kube:aks.location",
         "hybrid-kube:aks.tier",

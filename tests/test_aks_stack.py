@@ -36,7 +36,9 @@ def test_stack_file_validates_to_the_documented_defaults():
     assert aks.tier == "Free"
     assert aks.upgrade_channel == "patch" and aks.node_os_upgrade_channel == "NodeImage"
     assert (aks.system_pool.vm_size, aks.system_pool.min_count, aks.system_pool.max_count) == (
-        "Standard_B2s", 1, 2
+        "Standard_B2s",
+        1,
+        2,
     )
     [apps] = aks.pools
     assert (apps.name, apps.min_count, apps.max_count) == ("apps", 0, 2)
@@ -78,7 +80,8 @@ def test_everything_kubernetes_goes_through_the_aks_provider():
     assert provider.inputs["kubeconfig"] == rec.outputs["kubeconfig"].value
     assert rec.outputs["kubeconfig"].secret
     kubernetes = [
-        r for r in rec.resources
+        r
+        for r in rec.resources
         if r.type.startswith("kubernetes:") and r.type != "pulumi:providers:kubernetes"
     ]
     namespaces = {r.inputs.get("metadata", {}).get("namespace") for r in kubernetes}

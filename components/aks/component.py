@@ -97,15 +97,17 @@ class AksCluster(pulumi.ComponentResource):
         ignore_system_count = ["agentPoolProfiles[0].count"] if autoscaled else []
         self.cluster = cs.ManagedCluster(
             f"{name}-cluster",
-            **_keyword_args(profiles.managed_cluster_args(
-                settings,
-                version,
-                resource_group_name=rg_name,
-                cluster_name=cluster_name,
-                dns_prefix=dns_prefix,
-                subnet_id=subnet_id,
-                cluster_tags=tags,
-            )),
+            **_keyword_args(
+                profiles.managed_cluster_args(
+                    settings,
+                    version,
+                    resource_group_name=rg_name,
+                    cluster_name=cluster_name,
+                    dns_prefix=dns_prefix,
+                    subnet_id=subnet_id,
+                    cluster_tags=tags,
+                )
+            ),
             opts=pulumi.ResourceOptions.merge(
                 delete_first,
                 # The autoscaler owns the node count; `pulumi up` must not reset it.
@@ -125,19 +127,23 @@ class AksCluster(pulumi.ComponentResource):
         after_cluster: list[pulumi.Resource] = [self.cluster]
         if subnet_id is not None:
             # The cluster identity manages load balancers and IPs in the subnet it does not own.
-            after_cluster.append(self._role_assignment(
-                f"{name}-subnet-network-contributor",
-                principal_id=self.principal_id,
-                role=profiles.NETWORK_CONTRIBUTOR_ROLE,
-                scope=subnet_id,
-            ))
+            after_cluster.append(
+                self._role_assignment(
+                    f"{name}-subnet-network-contributor",
+                    principal_id=self.principal_id,
+                    role=profiles.NETWORK_CONTRIBUTOR_ROLE,
+                    scope=subnet_id,
+                )
+            )
 
         self.pools = [
             cs.AgentPool(
                 f"{name}-pool-{pool.name}",
-                **_keyword_args(profiles.agent_pool_args(
-                    pool, version, rg_name, self.cluster.name, subnet_id, tags
-                )),
+                **_keyword_args(
+                    profiles.agent_pool_args(
+                        pool, version, rg_name, self.cluster.name, subnet_id, tags
+                    )
+                ),
                 opts=pulumi.ResourceOptions(
                     parent=self,
                     delete_before_replace=True,
@@ -182,7 +188,11 @@ class AksCluster(pulumi.ComponentResource):
     # -- optional parts ------------------------------------------------------------------------
 
     def _network(
-        self, name: str, settings: AksSettings, rg_name: pulumi.Output[str], cluster_name: str,
+        self,
+        name: str,
+        settings: AksSettings,
+        rg_name: pulumi.Output[str],
+        cluster_name: str,
         tags: dict[str, str],
     ) -> pulumi.Output[str] | None:
         """The VNet and node subnet, when the stack brings its own; else AKS makes one."""
@@ -235,7 +245,11 @@ class AksCluster(pulumi.ComponentResource):
         )
 
     def _role_assignment(
-        self, resource_name: str, *, principal_id: pulumi.Input[str], role: str,
+        self,
+        resource_name: str,
+        *,
+        principal_id: pulumi.Input[str],
+        role: str,
         scope: pulumi.Input[str],
     ) -> authorization.RoleAssignment:
         subscription = authorization.get_client_config_output(
@@ -248,8 +262,10 @@ class AksCluster(pulumi.ComponentResource):
                 # A managed identity: skips the Entra lookup that fails right after creation.
                 principal_type="ServicePrincipal",
                 role_definition_id=subscription.apply(
-                    lambda sub: f"/subscriptions/{sub}/providers/Microsoft.Authorization/"
-                    f"roleDefinitions/{role}"
+                    lambda sub: (
+                        f"/subscriptions/{sub}/providers/Microsoft.Authorization/"
+                        f"roleDefinitions/{role}"
+                    )
                 ),
                 scope=scope,
             ),

@@ -37,11 +37,16 @@ def managed_cluster(a: mocks.MockResourceArgs) -> dict[str, Any]:
     addons = a.inputs.get("addonProfiles") or {}
     if addons:
         state["addonProfiles"] = {
-            key: {**profile, "identity": {
-                "clientId": placeholder(f"client id of add-on {key}"),
-                "objectId": placeholder(f"object id of add-on {key}"),
-                "resourceId": placeholder(f"resource id of add-on {key}"),
-            }} if profile.get("enabled") else profile
+            key: {
+                **profile,
+                "identity": {
+                    "clientId": placeholder(f"client id of add-on {key}"),
+                    "objectId": placeholder(f"object id of add-on {key}"),
+                    "resourceId": placeholder(f"resource id of add-on {key}"),
+                },
+            }
+            if profile.get("enabled")
+            else profile
             for key, profile in addons.items()
         }
     if (a.inputs.get("oidcIssuerProfile") or {}).get("enabled"):
@@ -60,18 +65,26 @@ def credentials(a: mocks.MockCallArgs, kind: str) -> dict[str, Any]:
     """
     cluster = str(a.args.get("resourceName") or "cluster")
     if kind == "user" and a.args.get("format") == "exec":
-        user: dict[str, Any] = {"exec": {
-            "apiVersion": "client.authentication.k8s.io/v1beta1",
-            "command": "kubelogin",
-            "args": [
-                "get-token", "--environment", "AzurePublicCloud",
-                "--server-id", placeholder("AKS Entra server application id"),
-                "--client-id", placeholder("AKS Entra client application id"),
-                "--tenant-id", placeholder("tenant id"),
-                "--login", "devicecode",
-            ],
-            "provideClusterInfo": False,
-        }}
+        user: dict[str, Any] = {
+            "exec": {
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": "kubelogin",
+                "args": [
+                    "get-token",
+                    "--environment",
+                    "AzurePublicCloud",
+                    "--server-id",
+                    placeholder("AKS Entra server application id"),
+                    "--client-id",
+                    placeholder("AKS Entra client application id"),
+                    "--tenant-id",
+                    placeholder("tenant id"),
+                    "--login",
+                    "devicecode",
+                ],
+                "provideClusterInfo": False,
+            }
+        }
     else:
         user = {
             "client-certificate-data": placeholder(f"{kind} client certificate of {cluster}"),
@@ -82,17 +95,26 @@ def credentials(a: mocks.MockCallArgs, kind: str) -> dict[str, Any]:
     config = {
         "apiVersion": "v1",
         "kind": "Config",
-        "clusters": [{"name": cluster, "cluster": {
-            "certificate-authority-data": placeholder(f"cluster CA of {cluster}"),
-            # A reserved, never-resolving domain (RFC 6761): structurally a URL, clearly not real.
-            "server": f"https://{cluster.lower()}.hcp.example.invalid:443",
-        }}],
+        "clusters": [
+            {
+                "name": cluster,
+                "cluster": {
+                    "certificate-authority-data": placeholder(f"cluster CA of {cluster}"),
+                    # A reserved, never-resolving domain (RFC 6761): a URL, clearly not real.
+                    "server": f"https://{cluster.lower()}.hcp.example.invalid:443",
+                },
+            }
+        ],
         "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": user_name}}],
         "current-context": cluster,
         "users": [{"name": user_name, "user": user}],
     }
     text = json.dumps(config, indent=2)  # JSON is YAML, which kubectl and the provider read
-    return {"kubeconfigs": [{
-        "name": f"cluster{kind.capitalize()}",
-        "value": base64.b64encode(text.encode()).decode(),
-    }]}
+    return {
+        "kubeconfigs": [
+            {
+                "name": f"cluster{kind.capitalize()}",
+                "value": base64.b64encode(text.encode()).decode(),
+            }
+        ]
+    }

@@ -44,9 +44,7 @@ def init_first_control_plane(ctx: Context, prepared: remote.Command) -> remote.C
             "CA_KEY": creds.ca_key_pem,
             "ENCRYPTION_CONFIG": ctx.encryption_config,
             "AUDIT_POLICY": ctx.audit_policy,
-            "KUBE_VIP_MANIFEST": ctx.kube_vip_manifest(
-                kubeconfig=documents.SUPER_ADMIN_KUBECONFIG
-            ),
+            "KUBE_VIP_MANIFEST": ctx.kube_vip_manifest(kubeconfig=documents.SUPER_ADMIN_KUBECONFIG),
         },
         parent=ctx.parent,
         depends_on=[prepared],

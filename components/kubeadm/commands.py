@@ -48,9 +48,7 @@ def render_stdin(script: str, values: Mapping[str, str]) -> str:
         if not key.isidentifier() or key.upper() != key:
             raise ValueError(f"script variable {key!r} must be an UPPER_CASE shell name")
     preamble = "".join(f"{key}={shlex.quote(str(value))}\n" for key, value in values.items())
-    return (
-        f"# hybrid-kube step: {script}\n{preamble}{script_text(LIBRARY)}\n{script_text(script)}"
-    )
+    return f"# hybrid-kube step: {script}\n{preamble}{script_text(LIBRARY)}\n{script_text(script)}"
 
 
 def script_stdin(script: str, variables: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:

@@ -18,9 +18,7 @@ from pydantic import SecretStr
 from ..settings.kubeadm import HostSettings, SshSettings
 
 
-def private_key(
-    ssh: SshSettings, config_key: SecretStr | None
-) -> pulumi.Output[str] | None:
+def private_key(ssh: SshSettings, config_key: SecretStr | None) -> pulumi.Output[str] | None:
     """The SSH private key as a secret Output, or None to use the SSH agent."""
     if config_key is not None:
         if ssh.private_key_path is not None:

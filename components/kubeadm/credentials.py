@@ -74,9 +74,7 @@ def create_credentials(name: str, parent: pulumi.Resource) -> ClusterCredentials
     opts = pulumi.ResourceOptions(parent=parent)
     token_id = _lowercase_alnum(f"{name}-token-id", 6, parent)
     token_secret = _lowercase_alnum(f"{name}-token-secret", 16, parent)
-    token = pulumi.Output.secret(
-        pulumi.Output.concat(token_id.result, ".", token_secret.result)
-    )
+    token = pulumi.Output.secret(pulumi.Output.concat(token_id.result, ".", token_secret.result))
     certificate_key = random.RandomBytes(f"{name}-certificate-key", length=32, opts=opts)
     encryption_key = random.RandomBytes(f"{name}-encryption-key", length=32, opts=opts)
 

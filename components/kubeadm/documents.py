@@ -315,9 +315,7 @@ def kube_vip_manifest(address: str, *, kubeconfig: str) -> dict[str, Any]:
                     "volumeMounts": [{"name": "kubeconfig", "mountPath": ADMIN_KUBECONFIG}],
                 }
             ],
-            "volumes": [
-                {"name": "kubeconfig", "hostPath": {"path": kubeconfig, "type": "File"}}
-            ],
+            "volumes": [{"name": "kubeconfig", "hostPath": {"path": kubeconfig, "type": "File"}}],
         },
     }
 
@@ -328,6 +326,4 @@ _DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 def to_yaml(documents: Iterable[dict[str, Any]]) -> str:
     """Multi-document YAML, keys in the order written above (stable, so reruns see no diff)."""
-    return yaml.dump_all(
-        list(documents), Dumper=_DUMPER, sort_keys=False, default_flow_style=False
-    )
+    return yaml.dump_all(list(documents), Dumper=_DUMPER, sort_keys=False, default_flow_style=False)

@@ -41,7 +41,7 @@ _TAINT = re.compile(
     r"(=(?P<value>[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?)?)?"
     r":(?P<effect>NoSchedule|PreferNoSchedule|NoExecute)$"
 )
-_TAG_NAME_FORBIDDEN = set('<>%&\\?/')
+_TAG_NAME_FORBIDDEN = set("<>%&\\?/")
 
 # Address ranges AKS reserves; the service CIDR must not overlap them (AKS networking docs).
 RESERVED_RANGES = tuple(
@@ -145,14 +145,18 @@ class PoolSettings(StrictModel):
         + _REPLACES_POOL,
     )
     count: int | None = Field(
-        default=None, ge=0, le=1000,
+        default=None,
+        ge=0,
+        le=1000,
         description="Fixed node count; with minCount/maxCount, the initial count. Default 1, or "
         "minCount when autoscaled.",
     )
     min_count: int | None = Field(default=None, ge=0, le=1000, description="Autoscaler minimum.")
     max_count: int | None = Field(default=None, ge=1, le=1000, description="Autoscaler maximum.")
     max_pods: int = Field(
-        default=110, ge=50, le=250,
+        default=110,
+        ge=50,
+        le=250,
         description="Pods per node, 50-250 (fewer than 50 starves system pods). " + _REPLACES_POOL,
     )
     os_disk_type: Literal["Managed", "Ephemeral"] = Field(
@@ -165,7 +169,8 @@ class PoolSettings(StrictModel):
     )
     os_sku: Literal["Ubuntu", "AzureLinux"] = Field(default="Ubuntu", description="Node image OS.")
     availability_zones: list[Zone] = Field(
-        default=[], description="Zones to spread nodes over, e.g. [1, 2, 3]; empty: no zones. "
+        default=[],
+        description="Zones to spread nodes over, e.g. [1, 2, 3]; empty: no zones. "
         + _REPLACES_POOL,
     )
     node_labels: dict[str, str] = {}
@@ -195,9 +200,7 @@ class PoolSettings(StrictModel):
     def _count_problems(self, minimum: int) -> Iterator[Problem]:
         if (self.min_count is None) != (self.max_count is None):
             missing = "minCount" if self.min_count is None else "maxCount"
-            yield Problem(
-                (missing,), "set minCount and maxCount together to autoscale, or neither"
-            )
+            yield Problem((missing,), "set minCount and maxCount together to autoscale, or neither")
         if self.autoscaling:
             assert self.min_count is not None and self.max_count is not None
             if self.min_count > self.max_count:
@@ -291,8 +294,11 @@ class NetworkSettings(StrictModel):
         dns = ipaddress.ip_address(self.dns_service_ip)
         if dns not in service:
             yield Problem(("dnsServiceIp",), f"{dns} is outside serviceCidr {service}")
-        elif dns in (service.network_address, service.network_address + 1,
-                     service.broadcast_address):
+        elif dns in (
+            service.network_address,
+            service.network_address + 1,
+            service.broadcast_address,
+        ):
             yield Problem(
                 ("dnsServiceIp",),
                 f"{dns} is reserved in {service} (network, broadcast, or the first address, "
@@ -402,7 +408,7 @@ class AksSettings(StrictModel):
     upgrade_channel: Literal["patch", "none"] = Field(
         default="patch",
         description="patch: AKS applies new patches of kubernetesVersion's minor itself (write "
-        "the version as a minor, \"1.34\"). none: only `pulumi up` upgrades (not recommended).",
+        'the version as a minor, "1.34"). none: only `pulumi up` upgrades (not recommended).',
     )
     node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged", "None"] = Field(
         default="NodeImage", description="How node OS security fixes arrive; NodeImage is weekly."
@@ -446,17 +452,23 @@ class AksSettings(StrictModel):
     def _tags(cls, value: dict[str, str]) -> dict[str, str]:
         problems = []
         if len(value) > MAX_USER_TAGS:
-            problems.append(Problem(
-                (), f"{len(value)} tags; Azure allows 50 per resource and hybrid-kube adds 3, "
-                f"so at most {MAX_USER_TAGS}",
-            ))
+            problems.append(
+                Problem(
+                    (),
+                    f"{len(value)} tags; Azure allows 50 per resource and hybrid-kube adds 3, "
+                    f"so at most {MAX_USER_TAGS}",
+                )
+            )
         for key, text in value.items():
             bad = sorted(_TAG_NAME_FORBIDDEN & set(key))
             if not key or len(key) > 512 or bad:
-                problems.append(Problem(
-                    (key,), "tag names are 1-512 characters without any of < > % & \\ ? /"
-                    + (f" (found {' '.join(bad)})" if bad else ""),
-                ))
+                problems.append(
+                    Problem(
+                        (key,),
+                        "tag names are 1-512 characters without any of < > % & \\ ? /"
+                        + (f" (found {' '.join(bad)})" if bad else ""),
+                    )
+                )
             if len(text) > 256:
                 problems.append(Problem((key,), f"tag value is {len(text)} characters; max 256"))
         check(problems)
@@ -466,9 +478,7 @@ class AksSettings(StrictModel):
     @classmethod
     def _ranges(cls, value: list[str]) -> list[str]:
         if len(value) > MAX_AUTHORIZED_RANGES:
-            raise ValueError(
-                f"{len(value)} ranges; AKS accepts at most {MAX_AUTHORIZED_RANGES}"
-            )
+            raise ValueError(f"{len(value)} ranges; AKS accepts at most {MAX_AUTHORIZED_RANGES}")
         return value
 
     @model_validator(mode="after")

@@ -250,9 +250,7 @@ class KubeadmSettings(StrictModel):
         for index, address_range in enumerate(self.address_ranges):
             for key, network in (("podCidr", pod), ("serviceCidr", service)):
                 if address_range.overlaps(network):
-                    yield Problem(
-                        ("loadBalancerAddresses", index), f"overlaps {key} {network}"
-                    )
+                    yield Problem(("loadBalancerAddresses", index), f"overlaps {key} {network}")
             for host in self.hosts:
                 if address_range.contains(host.address):
                     yield Problem(
@@ -270,7 +268,6 @@ class KubeadmSettings(StrictModel):
                     "endpoint must be a virtual IP or load balancer that survives any one host",
                 )
 
-
     def _endpoint_problems(
         self,
         pod: ipaddress.IPv4Network | ipaddress.IPv6Network,
@@ -283,8 +280,10 @@ class KubeadmSettings(StrictModel):
             ip = ipaddress.ip_address(host)
         except ValueError:
             ip = None
-        if self.api_load_balancer == "kube-vip" and port not in (None, 6443) and not any(
-            h.address == host for h in self.hosts
+        if (
+            self.api_load_balancer == "kube-vip"
+            and port not in (None, 6443)
+            and not any(h.address == host for h in self.hosts)
         ):
             yield Problem(
                 ("controlPlaneEndpoint",),
