@@ -1,16 +1,19 @@
 """The contract every target fulfils, so the platform and the apps never ask which target it is.
 
 A target component (`ExistingCluster`, `AksCluster`, `KubeadmCluster`) is a ComponentResource with
-three public attributes:
+four public attributes:
 
 - `kubeconfig`: `pulumi.Output[str]`, always a secret;
 - `provider`: a `pulumi_kubernetes.Provider` built from that kubeconfig;
 - `capabilities`: a `Capabilities` saying what the cluster offers natively, so the platform layer
-  adds only what is missing.
+  adds only what is missing;
+- `ready`: resources that must exist before any workload is created (kubeadm: the pod network),
+  empty where the cluster is usable as soon as the provider is.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol, runtime_checkable
 
@@ -41,6 +44,7 @@ class Cluster(Protocol):
     kubeconfig: pulumi.Output[str]
     provider: k8s.Provider
     capabilities: Capabilities
+    ready: Sequence[pulumi.Resource]
 
 
 def secret_kubeconfig(value: pulumi.Input[str]) -> pulumi.Output[str]:

@@ -24,6 +24,7 @@ class ExistingCluster(pulumi.ComponentResource):
         path = args.kubeconfig_path()
         self.kubeconfig = secret_kubeconfig(path.read_text(encoding="utf-8"))
         self.capabilities = EXISTING_CAPABILITIES
+        self.ready: list[pulumi.Resource] = []
         self.provider = kubernetes_provider(
             f"{name}-provider", self.kubeconfig, parent=self, context=args.context
         )

@@ -54,7 +54,7 @@ class PlatformArgs:
             settings=settings.platform,
             load_balancer_addresses=tuple(kubeadm.load_balancer_addresses) if kubeadm else (),
             nodes=tuple(Node(h.name, h.address) for h in kubeadm.hosts) if kubeadm else (),
-            depends_on=tuple(getattr(cluster, "ready", ())),
+            depends_on=tuple(cluster.ready),
         )
 
 

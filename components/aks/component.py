@@ -65,6 +65,8 @@ class AksCluster(pulumi.ComponentResource):
         base_name = profiles.default_name(project, stack)
         tags = profiles.tags(settings, project, stack)
         self.capabilities = AKS_CAPABILITIES
+        # The provider itself waits for the cluster, its pools and role assignments.
+        self.ready: list[pulumi.Resource] = []
 
         if _PATCH_VERSION.match(version) and settings.upgrade_channel == "patch":
             pulumi.log.warn(
