@@ -158,7 +158,7 @@ class Settings(StrictModel):
         assert match is not None  # validated above
         return match["minor"]
 
-    def selected_apps(self, catalog: AppCatalog) -> list[str]:
+    def selected_apps(self, catalog: Mapping[str, object]) -> list[str]:
         """The apps to deploy, in catalog order when the stack does not list them."""
         return list(self.apps) if self.apps is not None else list(catalog)
 
