@@ -8,6 +8,7 @@ each remote command would pipe into `sudo -n bash -s`.
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import runpy
 import shlex
@@ -326,17 +327,58 @@ def test_raising_the_version_updates_in_place_and_reruns_only_version_aware_step
         ).inputs.get("triggers")
 
 
-def test_a_changed_address_replaces_the_join_and_node_steps():
+def test_a_changed_address_replaces_the_admit_join_and_node_steps():
     raw = lab()
     raw["hosts"][1]["address"] = "192.168.57.99"
     new = commands(run_cluster(raw))
     old = commands(lab_recording())
-    for step in ("join", "node"):
+    for step in ("admit", "join", "node"):
         assert (
             new[f"onprem-w1-{step}"].inputs["triggers"]
             != old[f"onprem-w1-{step}"].inputs["triggers"]
-        )
+        ), step
+    for step in ("join", "node"):
         assert new[f"onprem-w1-{step}"].delete_before_replace
+    # admit is replaced on exactly the join's triggers, so fresh credentials precede the rejoin.
+    for name in ("w1", "w2"):
+        assert (
+            new[f"onprem-{name}-admit"].inputs["triggers"]
+            == new[f"onprem-{name}-join"].inputs["triggers"]
+        )
+    assert stdin_variables(new["onprem-w1-admit"])["NODE_IP"] == "192.168.57.99"
+
+
+def join_inputs_hash(join: RecordedResource) -> str:
+    """sha256 of the join's stdin without the ADMIT_URN line (the admit step cannot know it)."""
+    stdin = join.inputs["stdin"]
+    lines = stdin.split("\n")
+    (urn_line,) = [line for line in lines if line.startswith("ADMIT_URN=")]
+    return hashlib.sha256(stdin.replace(urn_line + "\n", "", 1).encode()).hexdigest()
+
+
+def test_admit_carries_a_hash_of_the_joins_inputs_so_it_reruns_whenever_the_join_does():
+    for rec in (lab_recording(), ha_recording()):
+        cmds = commands(rec)
+        for name in [n for n in cmds if n.endswith("-admit")]:
+            join = cmds[name.replace("-admit", "-join")]
+            admit_vars = stdin_variables(cmds[name])
+            assert admit_vars["JOIN_INPUTS_SHA256"] == join_inputs_hash(join), name
+            # The join names the admit step for its "credentials refused" hint.
+            assert stdin_variables(join)["ADMIT_URN"] == cmds[name].urn
+            assert cmds[name].urn.endswith(f"::{name}")
+    # A change that only the join sees (here the external endpoint in its JoinConfiguration)
+    # still changes the admit step's stdin: both run again, in order.
+    external = {"apiLoadBalancer": "external", "controlPlaneEndpoint": "k8s-a.lab.internal"}
+    before = commands(run_cluster(lab(control_planes=3, **external)))
+    external["controlPlaneEndpoint"] = "k8s-b.lab.internal"
+    after = commands(run_cluster(lab(control_planes=3, **external)))
+    for name in ("onprem-w1", "onprem-cp2"):
+        assert before[f"{name}-join"].inputs["stdin"] != after[f"{name}-join"].inputs["stdin"]
+        assert before[f"{name}-admit"].inputs["stdin"] != after[f"{name}-admit"].inputs["stdin"]
+        assert (
+            stdin_variables(before[f"{name}-admit"])["ADMIT_CONFIG"]
+            == stdin_variables(after[f"{name}-admit"])["ADMIT_CONFIG"]
+        )
 
 
 # -- secrets -------------------------------------------------------------------------------------

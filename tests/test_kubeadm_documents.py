@@ -119,19 +119,28 @@ def test_join_documents():
         documents.join_configuration(
             s, s.control_planes[1], token=TOKEN, ca_cert_hash="sha256:x", certificate_key=None
         )
-    admit = documents.admit_configuration(token=TOKEN, certificate_key=KEY)
+    admit = documents.admit_configuration(s, token=TOKEN, certificate_key=KEY)
     assert admit["kind"] == "InitConfiguration" and admit["bootstrapTokens"][0]["ttl"] == "2h0m0s"
 
 
+def test_admit_configuration_names_the_first_control_planes_endpoint_and_registration():
+    # `kubeadm init phase` would otherwise default both from the default route and the hostname.
+    s = settings()
+    admit = documents.admit_configuration(s, token=TOKEN, certificate_key=KEY)
+    init = documents.init_configuration(s, token=TOKEN, certificate_key=KEY)
+    assert admit["localAPIEndpoint"] == {"advertiseAddress": "192.168.56.11", "bindPort": 6443}
+    assert admit["nodeRegistration"]["name"] == "cp1"
+    assert {"name": "node-ip", "value": "192.168.56.11"} in admit["nodeRegistration"][
+        "kubeletExtraArgs"
+    ]
+    assert admit["nodeRegistration"] == init["nodeRegistration"]
+    assert v1beta4_problems([admit]) == []
+
+
 def test_ipv6_endpoint_is_bracketed():
-    s = KubeadmSettings.model_validate(
-        {
-            "hosts": [{"name": "cp1", "address": "fd00::11", "role": "control-plane"}],
-            "podCidr": "fd10::/56",
-            "serviceCidr": "fd20::/108",
-        }
-    )
-    assert documents.endpoint(s) == "[fd00::11]:6443"
+    # Hosts are IPv4-only (see the settings); an external balancer's address may still be IPv6.
+    s = settings(controlPlaneEndpoint="[fd00::10]:6443", apiLoadBalancer="external")
+    assert documents.endpoint(s) == "[fd00::10]:6443"
 
 
 def test_encryption_configuration_and_audit_policy():
@@ -151,6 +160,55 @@ def test_encryption_configuration_and_audit_policy():
     # First match wins: Secrets are logged at Metadata before any rule that logs bodies.
     assert levels[secrets_rule] == "Metadata"
     assert secrets_rule < levels.index("Request")
+
+
+def audit_level(
+    policy: dict, *, user: str, groups: list[str], verb: str, group: str, resource: str
+) -> str:
+    """The level the API server gives a request: the first rule that matches it (audit.k8s.io)."""
+    for rule in policy["rules"]:
+        if "nonResourceURLs" in rule:
+            continue
+        if "users" in rule and user not in rule["users"]:
+            continue
+        if "userGroups" in rule and not set(groups) & set(rule["userGroups"]):
+            continue
+        if "verbs" in rule and verb not in rule["verbs"]:
+            continue
+        if "resources" in rule and not any(
+            kinds.get("group", "") == group
+            and ("resources" not in kinds or resource in kinds["resources"])
+            for kinds in rule["resources"]
+        ):
+            continue
+        return rule["level"]
+    return "None"
+
+
+def test_audit_policy_drops_lease_heartbeats_and_node_reads_but_keeps_what_matters():
+    policy = documents.audit_policy()
+    node = {"user": "system:node:w1", "groups": ["system:nodes", "system:authenticated"]}
+    admin = {"user": "alice", "groups": ["kubeadm:cluster-admins"]}
+    controller = {"user": "system:kube-controller-manager", "groups": []}
+    cases = [
+        # Heartbeats and leader election: several writes per second, no audit value.
+        (node, "update", "coordination.k8s.io", "leases", "None"),
+        (controller, "update", "coordination.k8s.io", "leases", "None"),
+        # The kubelets' routine reads are noise; their reads of Secrets are not.
+        (node, "watch", "", "pods", "None"),
+        (node, "get", "", "nodes", "None"),
+        (node, "list", "", "services", "None"),
+        (node, "get", "", "secrets", "Metadata"),
+        (node, "watch", "", "configmaps", "Metadata"),
+        (node, "patch", "", "nodes", "Request"),  # node writes stay audited
+        (admin, "get", "", "secrets", "Metadata"),
+        (admin, "create", "", "secrets", "Metadata"),  # never a Secret's body
+        (admin, "create", "apps", "deployments", "Request"),
+        (admin, "get", "apps", "deployments", "Metadata"),
+    ]
+    for who, verb, group, resource, level in cases:
+        got = audit_level(policy, verb=verb, group=group, resource=resource, **who)
+        assert got == level, (who["user"], verb, group, resource)
 
 
 @pytest.mark.parametrize(

@@ -238,15 +238,19 @@ write_kube_vip_manifest 'vip_interface: @VIP_INTERFACE@'
 # -- node.sh: serving certificates are approved only for the node's own address ---------------
 
 
-def node_functions() -> str:
-    """node.sh without its final dispatch line, so its functions can be called one by one."""
-    lines = script_text("node.sh").rstrip().splitlines()
+def script_functions(name: str) -> str:
+    """A phase script without its final dispatch line, so its functions can be called one by one."""
+    lines = script_text(name).rstrip().splitlines()
     assert lines[-1] == 'run_action "$@" </dev/null'
     return "\n".join(lines[:-1])
 
 
-def csr_request(tmp_path: Path, address: str) -> str:
-    """A real PKCS#10 request with an IP SAN, base64-encoded as Kubernetes stores it."""
+def node_functions() -> str:
+    return script_functions("node.sh")
+
+
+def csr_request(tmp_path: Path, sans: str) -> str:
+    """A real PKCS#10 request with these SANs, base64-encoded as Kubernetes stores it."""
     pem = subprocess.run(
         [
             "openssl",
@@ -262,7 +266,7 @@ def csr_request(tmp_path: Path, address: str) -> str:
             "-subj",
             "/O=system:nodes/CN=system:node:w1",
             "-addext",
-            f"subjectAltName=DNS:w1,IP:{address}",
+            f"subjectAltName={sans}",
         ],
         check=True,
         capture_output=True,
@@ -271,8 +275,22 @@ def csr_request(tmp_path: Path, address: str) -> str:
 
 
 @pytest.mark.skipif(shutil.which("openssl") is None, reason="openssl not installed")
-@pytest.mark.parametrize(("address", "approved"), [("192.168.56.21", True), ("10.9.9.9", False)])
-def test_node_step_approves_only_csrs_for_the_nodes_own_address(tmp_path, address, approved):
+@pytest.mark.parametrize(
+    ("sans", "approved"),
+    [
+        ("DNS:w1,IP:192.168.56.21", True),
+        ("IP:192.168.56.21", True),
+        ("DNS:w1", True),
+        ("DNS:w1,IP:10.9.9.9", False),  # another address
+        ("DNS:w1,IP:192.168.56.21,IP:192.168.56.22", False),
+        ("DNS:evil.example.com,IP:192.168.56.21", False),  # a DNS name that is not the node
+        ("DNS:w1,DNS:kubernetes.default,IP:192.168.56.21", False),
+        ("DNS:w1,IP:192.168.56.21,URI:spiffe://cluster.local/ns/x/sa/y", False),
+        ("DNS:w1,IP:192.168.56.21,email:admin@example.com", False),
+        ("DNS:w1,IP:fd00::21", False),  # IPv6 is not compared (the target is IPv4-only)
+    ],
+)
+def test_node_step_approves_only_csrs_for_the_nodes_own_names(tmp_path, sans, approved):
     marker = tmp_path / "approved"
     stub = f"""
 NODE_NAME=w1
@@ -282,7 +300,7 @@ kc() {{
   case "$*" in
     "get --raw /api/v1/nodes/w1/proxy/healthz") [ -f {marker} ] ;;
     "get csr -o go-template="*) printf 'csr-a system:node:w1\\ncsr-b system:node:w2\\n' ;;
-    "get csr csr-a -o jsonpath={{.spec.request}}") printf '%s' '{csr_request(tmp_path, address)}' ;;
+    "get csr csr-a -o jsonpath={{.spec.request}}") printf '%s' '{csr_request(tmp_path, sans)}' ;;
     "certificate approve csr-a") touch {marker} ;;
     *) echo "unexpected: kc $*" >&2; return 1 ;;
   esac
@@ -297,6 +315,13 @@ approve_serving_csrs
         assert "approved kubelet serving certificate request csr-a" in result.stdout
     else:
         assert "not approving csr-a" in result.stderr
+
+
+def test_ipv4_addresses_are_compared_in_canonical_form():
+    snippet = node_functions() + "\nnormalize_ipv4 192.168.056.021; normalize_ipv4 10.0.0.1"
+    assert out(snippet) == "192.168.56.21\n10.0.0.1"
+    for bad in ("fd00::21", "256.1.1.1", "1.2.3", "192.168.56.21x"):
+        assert bash(node_functions() + f"\nnormalize_ipv4 {bad}").returncode == 1, bad
 
 
 # -- the upgrade lock: one worker at a time ----------------------------------------------------

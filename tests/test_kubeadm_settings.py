@@ -105,3 +105,22 @@ def test_every_problem_is_reported_at_once():
     paths = [p for p, _ in problems(raw)]
     assert paths.count(ENDPOINT) == 2  # DNS name for kube-vip, and a port kube-vip cannot serve
     assert "hybrid-kube:kubeadm.hosts" in paths  # four control planes: no etcd quorum
+
+
+def test_ipv6_hosts_and_networks_are_refused_with_the_reason():
+    raw = stack(control_planes=1, podCidr="fd10::/56", serviceCidr="fd20::/108")
+    raw["kubeadm"]["hosts"][1]["address"] = "fd00::21"
+    found = dict(problems(raw))
+    assert set(found) == {
+        "hybrid-kube:kubeadm.hosts[1].address",
+        "hybrid-kube:kubeadm.podCidr",
+        "hybrid-kube:kubeadm.serviceCidr",
+    }
+    host = found["hybrid-kube:kubeadm.hosts[1].address"]
+    assert "fd00::21" in host and "'w1'" in host and "IPv4-only" in host
+    assert "Calico" in host and "serving certificates" in host
+    assert "IPv4" in found["hybrid-kube:kubeadm.podCidr"]
+    # IPv4 everywhere is fine; an IPv6 address for an external balancer is the user's network.
+    assert kubeadm(stack()).hosts[1].address == "192.168.56.12"
+    external = stack(apiLoadBalancer="external", controlPlaneEndpoint="[fd00::10]:6443")
+    assert kubeadm(external).endpoint == ("fd00::10", 6443)

@@ -82,19 +82,27 @@ def bootstrap_token(token: str) -> dict[str, Any]:
     }
 
 
-def init_configuration(
-    settings: KubeadmSettings, *, token: str, certificate_key: str
-) -> dict[str, Any]:
+def _first_control_plane_fields(settings: KubeadmSettings) -> dict[str, Any]:
+    """The first control plane's API endpoint and registration, explicit: kubeadm would otherwise
+    default them from the default route's address and the hostname."""
     host = settings.first_control_plane
     # With no worker the control plane must run workloads, so it gets no NoSchedule taint.
     taints = [] if not settings.workers else None
+    return {
+        "localAPIEndpoint": {"advertiseAddress": host.address, "bindPort": API_SERVER_PORT},
+        "nodeRegistration": node_registration(host, taints=taints),
+    }
+
+
+def init_configuration(
+    settings: KubeadmSettings, *, token: str, certificate_key: str
+) -> dict[str, Any]:
     return {
         "apiVersion": KUBEADM_API,
         "kind": "InitConfiguration",
         "bootstrapTokens": [bootstrap_token(token)],
         "certificateKey": certificate_key,
-        "localAPIEndpoint": {"advertiseAddress": host.address, "bindPort": API_SERVER_PORT},
-        "nodeRegistration": node_registration(host, taints=taints),
+        **_first_control_plane_fields(settings),
         "timeouts": {"controlPlaneComponentHealthCheck": "4m0s"},
     }
 
@@ -210,14 +218,18 @@ def join_configuration(
     return document
 
 
-def admit_configuration(*, token: str, certificate_key: str) -> dict[str, Any]:
-    """What admit.sh feeds `kubeadm init phase bootstrap-token / upload-certs` (it appends the
-    cluster's live ClusterConfiguration)."""
+def admit_configuration(
+    settings: KubeadmSettings, *, token: str, certificate_key: str
+) -> dict[str, Any]:
+    """What admit.sh feeds `kubeadm init phase bootstrap-token / upload-certs` on the first control
+    plane (it appends the cluster's live ClusterConfiguration). Carries that host's endpoint and
+    registration so `kubeadm init phase` does not default them from the default route."""
     return {
         "apiVersion": KUBEADM_API,
         "kind": "InitConfiguration",
         "bootstrapTokens": [bootstrap_token(token)],
         "certificateKey": certificate_key,
+        **_first_control_plane_fields(settings),
     }
 
 
@@ -239,7 +251,12 @@ def encryption_configuration(key_base64: str) -> dict[str, Any]:
 
 
 def audit_policy() -> dict[str, Any]:
-    """Who did what: metadata for everything, request bodies for writes, never secret payloads."""
+    """Who did what: metadata for everything, request bodies for writes, never secret payloads.
+
+    First match wins. Dropped as noise: health probes, events, leader-election and node-heartbeat
+    leases (several writes per second cluster-wide), and the kubelets' routine reads
+    (get/list/watch by system:nodes) except of Secrets and ConfigMaps, which stay at Metadata.
+    """
     return {
         "apiVersion": "audit.k8s.io/v1",
         "kind": "Policy",
@@ -254,12 +271,21 @@ def audit_policy() -> dict[str, Any]:
             },
             {"level": "None", "resources": [{"group": "", "resources": ["events"]}]},
             {
+                "level": "None",
+                "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],
+            },
+            {
                 "level": "Metadata",
                 "resources": [
                     {"group": "", "resources": ["secrets", "configmaps", "serviceaccounts/token"]},
                     {"group": "authentication.k8s.io", "resources": ["tokenreviews"]},
                     {"group": "certificates.k8s.io", "resources": ["certificatesigningrequests"]},
                 ],
+            },
+            {
+                "level": "None",
+                "userGroups": ["system:nodes"],
+                "verbs": ["get", "list", "watch"],
             },
             {
                 "level": "Request",

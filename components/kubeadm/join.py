@@ -3,7 +3,8 @@
 
 - admit: refreshes the bootstrap token, and for a control plane re-uploads the certificates under
   the certificate key, right before this host joins, so a host added long after `kubeadm init`
-  (token TTL, two-hour certificate expiry) still joins;
+  (token TTL, two-hour certificate expiry) still joins. It has the join's triggers and carries a
+  hash of the join's inputs, so it runs again whenever the join does;
 - join: `kubeadm join` with a JoinConfiguration whose discovery pins the CA hash computed in
   credentials.py; its delete runs `kubeadm reset` plus cleanup on the host;
 - node: waits for the Node, labels workers, approves the kubelet serving certificate; its delete
@@ -16,12 +17,15 @@ join in parallel and wait only for the init and their own preparation.
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Mapping
+
 import pulumi
 from pulumi_command import remote
 
 from ..settings.kubeadm import HostSettings
 from . import documents
-from .commands import host_command
+from .commands import host_command, script_stdin
 from .context import Context
 
 
@@ -47,13 +51,48 @@ def join_config(ctx: Context, host: HostSettings) -> pulumi.Output[str]:
     return pulumi.Output.secret(text)
 
 
+def join_variables(ctx: Context, host: HostSettings) -> dict[str, pulumi.Input[str]]:
+    """What join.sh receives (without ADMIT_URN, which names the admit step that depends on it)."""
+    control_plane = _is_control_plane(host)
+    return {
+        "NODE_NAME": host.name,
+        "NODE_IP": host.address,
+        "ROLE": host.role,
+        "JOIN_CONFIG": join_config(ctx, host),
+        "ENCRYPTION_CONFIG": ctx.encryption_config if control_plane else "",
+        "AUDIT_POLICY": ctx.audit_policy if control_plane else "",
+        "KUBE_VIP_MANIFEST": (
+            ctx.kube_vip_manifest(kubeconfig=documents.ADMIN_KUBECONFIG) if control_plane else ""
+        ),
+    }
+
+
+def join_inputs_digest(variables: Mapping[str, pulumi.Input[str]]) -> pulumi.Output[str]:
+    """sha256 of what the join step runs (script and values), computed inside the Output so the
+    secrets never leave it. Any change that re-runs the join changes this, and so re-runs admit."""
+    return script_stdin("join.sh", variables).apply(
+        lambda text: hashlib.sha256(text.encode("utf-8")).hexdigest()
+    )
+
+
 def admit_host(
-    ctx: Context, host: HostSettings, prepared: remote.Command, after: pulumi.Resource
+    ctx: Context,
+    host: HostSettings,
+    prepared: remote.Command,
+    after: pulumi.Resource,
+    join_digest: pulumi.Input[str],
 ) -> remote.Command:
+    """Refresh the join credentials on the first control plane. Same triggers as the join, and
+    the join's input hash in its stdin: whenever the join runs again, fresh credentials precede it
+    (the token and uploaded certificates live two hours)."""
     creds = ctx.credentials
     config = pulumi.Output.all(creds.token, creds.certificate_key).apply(
         lambda values: documents.to_yaml(
-            [documents.admit_configuration(token=values[0], certificate_key=values[1])]
+            [
+                documents.admit_configuration(
+                    ctx.settings, token=values[0], certificate_key=values[1]
+                )
+            ]
         )
     )
     return host_command(
@@ -62,12 +101,15 @@ def admit_host(
         script="admit.sh",
         variables={
             "NODE_NAME": host.name,
+            "NODE_IP": host.address,
             "ROLE": host.role,
+            "JOIN_INPUTS_SHA256": join_digest,
             "ADMIT_CONFIG": pulumi.Output.secret(config),
         },
         parent=ctx.parent,
         depends_on=[after, prepared],
         carries_secrets=True,
+        triggers=[host.address, host.role],
     )
 
 
@@ -75,25 +117,13 @@ def join_host(
     ctx: Context, host: HostSettings, prepared: remote.Command, after: pulumi.Resource
 ) -> remote.Command:
     """Admit, then join `host`; returns the join step."""
-    admitted = admit_host(ctx, host, prepared, after)
-    control_plane = _is_control_plane(host)
+    variables = join_variables(ctx, host)
+    admitted = admit_host(ctx, host, prepared, after, join_inputs_digest(variables))
     return host_command(
         ctx.resource_name(host, "join"),
         connection=ctx.connection(host),
         script="join.sh",
-        variables={
-            "NODE_NAME": host.name,
-            "NODE_IP": host.address,
-            "ROLE": host.role,
-            "JOIN_CONFIG": join_config(ctx, host),
-            "ENCRYPTION_CONFIG": ctx.encryption_config if control_plane else "",
-            "AUDIT_POLICY": ctx.audit_policy if control_plane else "",
-            "KUBE_VIP_MANIFEST": (
-                ctx.kube_vip_manifest(kubeconfig=documents.ADMIN_KUBECONFIG)
-                if control_plane
-                else ""
-            ),
-        },
+        variables={**variables, "ADMIT_URN": admitted.urn},
         parent=ctx.parent,
         depends_on=[prepared, admitted],
         destructive=True,

@@ -234,6 +234,7 @@ class KubeadmSettings(StrictModel):
                     "required with more than one control-plane host: a virtual IP (kube-vip) "
                     "or a load balancer address in front of them",
                 )
+        yield from self._ipv4_only_problems()
         pod = ipaddress.ip_network(self.pod_cidr)
         service = ipaddress.ip_network(self.service_cidr)
         if pod.overlaps(service):
@@ -267,6 +268,24 @@ class KubeadmSettings(StrictModel):
                     f"{host} is host {owner!r}'s own address; with several control planes the "
                     "endpoint must be a virtual IP or load balancer that survives any one host",
                 )
+
+    def _ipv4_only_problems(self) -> Iterator[Problem]:
+        """The target is IPv4-only: Calico's IP pool is configured for IPv4, and node.sh approves a
+        kubelet serving certificate only for the node's IPv4 address (it cannot compare IPv6)."""
+        why = (
+            "the kubeadm target is IPv4-only (Calico's IP pool and the approval of kubelet "
+            "serving certificates handle IPv4 addresses only)"
+        )
+        for index, host in enumerate(self.hosts):
+            if ipaddress.ip_address(host.address).version == 6:
+                yield Problem(
+                    ("hosts", index, "address"),
+                    f"{host.address} (host {host.name!r}) is an IPv6 address, but {why}; "
+                    "use the host's IPv4 address",
+                )
+        for key, value in (("podCidr", self.pod_cidr), ("serviceCidr", self.service_cidr)):
+            if ipaddress.ip_network(value).version == 6:
+                yield Problem((key,), f"{value} is an IPv6 network, but {why}; use an IPv4 CIDR")
 
     def _endpoint_problems(
         self,

@@ -5,17 +5,38 @@
 # KubeProxy documents; "@INSTALLED_KUBEADM_VERSION@" stands for the installed kubeadm when only a
 # minor is configured), CA_CERT, CA_KEY (the cluster CA from the program, so join discovery hashes
 # are known up front), ENCRYPTION_CONFIG, AUDIT_POLICY, KUBE_VIP_MANIFEST (empty: no kube-vip).
-# Guarded on /etc/kubernetes/admin.conf: once the cluster exists, a re-run changes nothing.
+# Guarded on /etc/kubernetes/admin.conf: once the cluster exists, a re-run only refreshes the
+# files the program owns (encryption configuration, audit policy, kube-vip manifest), written
+# before the guard, and restarts the API server when one of its files changed.
 
+# The host paths the kube-vip manifest mounts (its hostPath), as the program writes them.
 SUPER_ADMIN_KUBECONFIG=/etc/kubernetes/super-admin.conf
+KUBE_VIP_KUBECONFIG=/etc/kubernetes/admin.conf
 
 # Since Kubernetes 1.29 admin.conf is not in system:masters, so during `kubeadm init` kube-vip
-# must use super-admin.conf; afterwards it goes back to the less privileged admin.conf.
+# must use super-admin.conf; afterwards it goes back to the less privileged admin.conf. Written
+# with write_file (dot-temp file, renamed): the kubelet never reads a half-written manifest.
 kube_vip_use_admin_conf() {
-  if [ -f "$KUBE_VIP_MANIFEST_PATH" ] && grep -q "$SUPER_ADMIN_KUBECONFIG" "$KUBE_VIP_MANIFEST_PATH"; then
-    sed -i "s#$SUPER_ADMIN_KUBECONFIG#$ADMIN_KUBECONFIG#g" "$KUBE_VIP_MANIFEST_PATH"
-    log "kube-vip switched from super-admin.conf to admin.conf"
+  local content
+  [ -f "$KUBE_VIP_MANIFEST_PATH" ] || return 0
+  content=$(cat "$KUBE_VIP_MANIFEST_PATH")
+  case "$content" in
+    *"$SUPER_ADMIN_KUBECONFIG"*) ;;
+    *) return 0 ;;
+  esac
+  write_file "$KUBE_VIP_MANIFEST_PATH" 0600 "${content//"$SUPER_ADMIN_KUBECONFIG"/"$KUBE_VIP_KUBECONFIG"}"
+  log "kube-vip switched from super-admin.conf to admin.conf"
+}
+
+# On an initialised control plane: bring the program's files up to date and apply them.
+refresh_initialised() {
+  if [ -n "$KUBE_VIP_MANIFEST" ]; then
+    # The program sends the manifest for `kubeadm init` (super-admin.conf); after init it is admin.conf.
+    write_kube_vip_manifest "${KUBE_VIP_MANIFEST//"$SUPER_ADMIN_KUBECONFIG"/"$KUBE_VIP_KUBECONFIG"}"
+    if [ "$FILE_CHANGED" = true ]; then log "kube-vip manifest updated on $NODE_NAME"; fi
   fi
+  kube_vip_use_admin_conf
+  reload_apiserver_files
 }
 
 # Place the program's CA; refuse to replace a different one (that would orphan every node).
@@ -29,9 +50,12 @@ write_ca() {
 }
 
 create() {
+  install -d -m 0700 "$STATE_DIR"
+  # Before the guard, so a changed value reaches an initialised control plane too.
+  write_apiserver_files
   if [ -f "$ADMIN_KUBECONFIG" ]; then
-    kube_vip_use_admin_conf
-    log "control plane $NODE_NAME is already initialised; nothing to do"
+    refresh_initialised
+    log "control plane $NODE_NAME is already initialised"
     return 0
   fi
   command -v kubeadm >/dev/null 2>&1 || die "kubeadm is not installed; the prepare step must run first"
@@ -39,9 +63,7 @@ create() {
   installed=$(kubeadm version -o short)
   version_satisfies "$installed" "$K8S_VERSION" ||
     die "installed kubeadm $installed does not match kubernetesVersion $K8S_VERSION"
-  install -d -m 0700 "$STATE_DIR"
   write_ca
-  write_apiserver_files
   config=${KUBEADM_CONFIG//@INSTALLED_KUBEADM_VERSION@/$installed}
   write_file "$STATE_DIR/kubeadm-init.yaml" 0600 "$config"
   if [ -n "$KUBE_VIP_MANIFEST" ]; then

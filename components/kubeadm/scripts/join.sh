@@ -3,28 +3,51 @@
 # when the host leaves the stack (delete).
 #
 # Preamble variables: NODE_NAME, NODE_IP, ROLE, JOIN_CONFIG (a JoinConfiguration with the token,
-# the CA hash and, for a control plane, the certificate key), and for control planes only:
-# ENCRYPTION_CONFIG, AUDIT_POLICY, KUBE_VIP_MANIFEST (empty: no kube-vip).
-# Guarded on /etc/kubernetes/kubelet.conf: a joined host is left alone.
+# the CA hash and, for a control plane, the certificate key), ADMIT_URN (the admit step that
+# refreshes those credentials, named in the hint when they were refused), and for control planes
+# only: ENCRYPTION_CONFIG, AUDIT_POLICY, KUBE_VIP_MANIFEST (empty: no kube-vip).
+# Guarded on /etc/kubernetes/kubelet.conf: a joined host only gets the program's files refreshed
+# (written before the guard; the API server is restarted when one of its files changed).
+
+KUBELET_KUBECONFIG=/etc/kubernetes/kubelet.conf
+
+# True when kubeadm's (redacted) log says the join credentials were refused: an expired or deleted
+# bootstrap token, or uploaded control-plane certificates that expired (both live two hours).
+join_credentials_rejected() {
+  grep -Eiq "couldn.t validate the identity of the API Server|JWS signature|is invalid for this cluster or it has expired|error downloading (the )?certs|kubeadm-certs|might have expired|message authentication failed|Unauthorized" "$1"
+}
+
+credentials_hint() {
+  warn "kubeadm join was refused its credentials: the bootstrap token and the uploaded certificates expire 2 hours after the admit step ran, and admit runs again only when this host's join inputs change."
+  warn "refresh them, then join again:"
+  warn "  pulumi up --target-replace '$ADMIT_URN'"
+  warn "  pulumi up"
+}
 
 create() {
-  if [ -f /etc/kubernetes/kubelet.conf ]; then
-    log "$NODE_NAME has already joined the cluster; nothing to do"
-    return 0
-  fi
-  command -v kubeadm >/dev/null 2>&1 || die "kubeadm is not installed; the prepare step must run first"
   install -d -m 0700 "$STATE_DIR"
+  # Before the guard, so a changed value reaches a control plane that has already joined too.
   if [ "$ROLE" = control-plane ]; then
     write_apiserver_files
     if [ -n "$KUBE_VIP_MANIFEST" ]; then
       write_kube_vip_manifest "$KUBE_VIP_MANIFEST"
+      if [ "$FILE_CHANGED" = true ]; then log "kube-vip manifest written on $NODE_NAME"; fi
     fi
   fi
+  if [ -f "$KUBELET_KUBECONFIG" ]; then
+    if [ "$ROLE" = control-plane ]; then reload_apiserver_files; fi
+    log "$NODE_NAME has already joined the cluster"
+    return 0
+  fi
+  command -v kubeadm >/dev/null 2>&1 || die "kubeadm is not installed; the prepare step must run first"
   write_file "$STATE_DIR/kubeadm-join.yaml" 0600 "$JOIN_CONFIG"
   log "running kubeadm join on $NODE_NAME ($NODE_IP) as $ROLE"
   if ! run_logged kubeadm-join kubeadm join --config "$STATE_DIR/kubeadm-join.yaml"; then
+    local refused=false
+    if join_credentials_rejected "$LOG_DIR/kubeadm-join.log"; then refused=true; fi
     run_logged kubeadm-join-cleanup kubeadm reset -f || true
     rm -f "$STATE_DIR/kubeadm-join.yaml"
+    if [ "$refused" = true ]; then credentials_hint; fi
     die "kubeadm join failed on $NODE_NAME; the host was reset, see above and $LOG_DIR/kubeadm-join.log"
   fi
   rm -f "$STATE_DIR/kubeadm-join.yaml"

@@ -13,11 +13,17 @@ export LC_ALL=C
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 STATE_DIR=/etc/kubernetes/hybrid-kube
+APT_KEYRING_DIR=/etc/apt/keyrings
+APT_SOURCES_DIR=/etc/apt/sources.list.d
 LOG_DIR=/var/log/hybrid-kube
 ADMIN_KUBECONFIG=/etc/kubernetes/admin.conf
 APISERVER_DIR=/etc/kubernetes/apiserver
 KUBE_VIP_MANIFEST_PATH=/etc/kubernetes/manifests/kube-vip.yaml
+APISERVER_MANIFEST=/etc/kubernetes/manifests/kube-apiserver.yaml
+APISERVER_FILES_ANNOTATION=hybrid-kube.io/apiserver-files
+AUDIT_LOG_DIR=/var/log/kubernetes/audit
 FILE_CHANGED=false
+APISERVER_FILES_CHANGED=false
 
 log() { printf '[hybrid-kube] %s\n' "$*"; }
 warn() { printf '[hybrid-kube] warning: %s\n' "$*" >&2; }
@@ -57,11 +63,16 @@ run_logged() {
   "$@" 2>&1 </dev/null | redact >"$logfile"
   status=${PIPESTATUS[0]}
   set -e
-  if [ "$status" -ne 0 ]; then
-    printf '[hybrid-kube] %s failed (exit %s); last lines of %s:\n' "$name" "$status" "$logfile" >&2
-    tail -n 40 "$logfile" >&2
+  if [ "$status" -ne 0 ] && [ "${RUN_LOGGED_QUIET:-false}" != true ]; then
+    print_log_tail "$name" "$status"
   fi
   return "$status"
+}
+
+print_log_tail() {
+  local name=$1 status=$2 logfile="$LOG_DIR/$1.log"
+  printf '[hybrid-kube] %s failed (exit %s); last lines of %s:\n' "$name" "$status" "$logfile" >&2
+  tail -n 40 "$logfile" >&2
 }
 
 # write_file PATH MODE CONTENT: replace PATH only when CONTENT differs; sets FILE_CHANGED.
@@ -89,6 +100,39 @@ write_file() {
 apt_get() {
   apt-get -o DPkg::Lock::Timeout=600 -o Acquire::Retries=3 \
     -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold -y -q "$@"
+}
+
+# `apt-get update` takes /var/lib/apt/lists/lock without honouring DPkg::Lock::Timeout, so it
+# fails at once while cloud-init or unattended-upgrades refresh the lists. Retry for up to
+# APT_LOCK_WAIT seconds while the failure is that lock; any other failure is reported at once.
+APT_LOCK_WAIT=600
+apt_update() {
+  local waited=0 status
+  while true; do
+    status=0
+    RUN_LOGGED_QUIET=true run_logged apt-update apt_get update || status=$?
+    [ "$status" -ne 0 ] || return 0
+    if grep -Eq 'Could not get lock|Unable to lock( the)? directory|is held by process' "$LOG_DIR/apt-update.log" &&
+      [ "$waited" -lt "$APT_LOCK_WAIT" ]; then
+      if [ $((waited % 60)) -eq 0 ]; then log "apt's package lists are locked by another apt run; waiting"; fi
+      sleep 10
+      waited=$((waited + 10))
+      continue
+    fi
+    print_log_tail apt-update "$status"
+    return "$status"
+  done
+}
+
+# apt_has_candidate PACKAGE GLOB: true when the package lists offer PACKAGE in a version matching
+# GLOB (e.g. 1.34.3-*), i.e. an install of it can succeed without another `apt-get update`.
+apt_has_candidate() {
+  local package=$1 glob=$2 version
+  while read -r version; do
+    # shellcheck disable=SC2053 # GLOB is a pattern on purpose
+    [[ $version == $glob ]] && return 0
+  done < <(apt-cache madison "$package" 2>/dev/null | awk -F'|' '{gsub(/[[:space:]]/, "", $2); print $2}')
+  return 1
 }
 
 wait_for_cloud_init() {
@@ -145,6 +189,22 @@ check_upgrade_step() {
   if [ "$to" -gt $((from + 1)) ]; then
     die "kubernetesVersion $target skips a minor (installed: $installed); raise it one minor at a time"
   fi
+  if [ "$to" -eq "$from" ] && has_patch "$target" && [ "$(patch_number "$target")" -lt "$(patch_number "$installed")" ]; then
+    die "kubernetesVersion $target is older than the installed $installed; patch downgrades are not supported (pin $(strip_version "$installed") or newer)"
+  fi
+}
+
+# strip_version v1.34.2 / 1.34.2-1.1 -> 1.34.2
+strip_version() {
+  local version=${1#v}
+  printf '%s\n' "${version%%-*}"
+}
+
+# patch_number 1.34.2 -> 2 (0 for a bare minor)
+patch_number() {
+  local version
+  version=$(strip_version "$1")
+  if has_patch "$version"; then printf '%s\n' "${version##*.}"; else printf '0\n'; fi
 }
 
 kubelet_version() {
@@ -155,18 +215,37 @@ kubelet_version() {
 
 # -- packages -----------------------------------------------------------------------------------
 
-# Point apt at pkgs.k8s.io for one minor (the repositories are per minor).
+# Point apt at pkgs.k8s.io for one minor (the repositories are per minor) and make sure the lists
+# offer K8S_VERSION. The lists are refreshed when the repository changed *or* when they have no
+# candidate for the wanted version: a new patch in the same minor repository, or a previous run
+# whose `apt-get update` failed after the repository file was written, is retried every run.
 use_kubernetes_repo() {
-  local minor=$1 keyring=/etc/apt/keyrings/kubernetes-apt-keyring.gpg
+  local minor=$1 keyring="$APT_KEYRING_DIR/kubernetes-apt-keyring.gpg" glob package missing=false
   local url="https://pkgs.k8s.io/core:/stable:/v$minor/deb/"
-  install -d -m 0755 /etc/apt/keyrings
-  write_file /etc/apt/sources.list.d/kubernetes.list 0644 "deb [signed-by=$keyring] $url /"
-  if [ "$FILE_CHANGED" = true ] || [ ! -s "$keyring" ]; then
-    log "using the Kubernetes v$minor package repository"
-    curl -fsSL --retry 5 "${url}Release.key" | gpg --dearmor --yes -o "$keyring"
-    chmod 0644 "$keyring"
-    run_logged apt-update apt_get update
+  glob=$(package_glob "${K8S_VERSION:-$minor}")
+  install -d -m 0755 "$APT_KEYRING_DIR"
+  write_file "$APT_SOURCES_DIR/kubernetes.list" 0644 "deb [signed-by=$keyring] $url /"
+  for package in kubelet kubeadm kubectl; do
+    apt_has_candidate "$package" "$glob" || missing=true
+  done
+  if [ "$FILE_CHANGED" = true ] || [ ! -s "$keyring" ] || [ "$missing" = true ]; then
+    log "refreshing the Kubernetes v$minor package repository (wanted: $glob)"
+    fetch_keyring "${url}Release.key" "$keyring"
+    apt_update
   fi
+}
+
+# fetch_keyring URL PATH: download and dearmor a repository key, replacing PATH atomically so an
+# interrupted download never leaves a truncated keyring behind.
+fetch_keyring() {
+  local url=$1 keyring=$2 tmp
+  tmp=$(mktemp "$(dirname "$keyring")/.$(basename "$keyring").XXXXXX")
+  if ! curl -fsSL --retry 5 "$url" | gpg --dearmor --yes -o "$tmp"; then
+    rm -f "$tmp"
+    die "could not download the package signing key $url"
+  fi
+  chmod 0644 "$tmp"
+  mv -f "$tmp" "$keyring"
 }
 
 # install_kube_packages PACKAGE...: install K8S_VERSION's packages and hold them.
@@ -186,16 +265,55 @@ write_kube_vip_manifest() {
   local content=$1 interface
   interface=$(ip -o addr show | awk -v ip="$NODE_IP" '{split($4, a, "/"); if (a[1] == ip) {print $2; exit}}')
   [ -n "$interface" ] || die "no network interface holds $NODE_IP; cannot place the virtual IP"
-  install -d -m 0755 /etc/kubernetes/manifests
+  install -d -m 0755 "$(dirname "$KUBE_VIP_MANIFEST_PATH")"
   write_file "$KUBE_VIP_MANIFEST_PATH" 0600 "${content//@VIP_INTERFACE@/$interface}"
 }
 
 # Files the API server reads on every control plane: Secrets encryption and the audit policy.
+# Sets APISERVER_FILES_CHANGED when either file was (re)written.
 write_apiserver_files() {
+  APISERVER_FILES_CHANGED=false
   install -d -m 0700 "$APISERVER_DIR"
   write_file "$APISERVER_DIR/encryption-config.yaml" 0600 "$ENCRYPTION_CONFIG"
+  if [ "$FILE_CHANGED" = true ]; then APISERVER_FILES_CHANGED=true; fi
   write_file "$APISERVER_DIR/audit-policy.yaml" 0600 "$AUDIT_POLICY"
-  install -d -m 0700 /var/log/kubernetes/audit
+  if [ "$FILE_CHANGED" = true ]; then APISERVER_FILES_CHANGED=true; fi
+  install -d -m 0700 "$AUDIT_LOG_DIR"
+}
+
+# On a running control plane, after write_apiserver_files changed a file: make the API server
+# read it (it reads the encryption configuration and the audit policy only when it starts).
+# Touching the manifest is not enough: the kubelet restarts a static pod only when the pod in its
+# manifest changes. So the manifest gets an annotation holding a hash of the files, written
+# through write_file (a dot-temp file, renamed), and the API server comes back with the new files.
+reload_apiserver_files() {
+  [ "$APISERVER_FILES_CHANGED" = true ] || return 0
+  if [ ! -f "$APISERVER_MANIFEST" ]; then
+    warn "$APISERVER_MANIFEST is missing; the API server will read the new files when it next starts"
+    return 0
+  fi
+  local hash manifest has_annotations=0 waited=0
+  hash=$(cat "$APISERVER_DIR/encryption-config.yaml" "$APISERVER_DIR/audit-policy.yaml" | sha256sum | awk '{print $1}')
+  manifest=$(cat "$APISERVER_MANIFEST")
+  if grep -qx '  annotations:' <<<"$manifest"; then has_annotations=1; fi
+  write_file "$APISERVER_MANIFEST" 0600 "$(awk -v key="$APISERVER_FILES_ANNOTATION" -v value="$hash" -v has="$has_annotations" '
+    index($0, "    " key ":") == 1 { next }
+    { print }
+    !done && has == 1 && $0 == "  annotations:" { print "    " key ": \"" value "\""; done = 1 }
+    !done && has == 0 && $0 == "metadata:" { print "  annotations:"; print "    " key ": \"" value "\""; done = 1 }
+  ' <<<"$manifest")"
+  [ "$FILE_CHANGED" = true ] || return 0
+  log "the encryption configuration or audit policy changed: restarting the API server on ${NODE_NAME:-this host} to read them"
+  sleep 20 # the kubelet notices the manifest, stops the old pod and starts the new one
+  until curl -ksf --max-time 5 https://127.0.0.1:6443/readyz >/dev/null 2>&1; do
+    if [ "$waited" -ge 300 ]; then
+      warn "the API server on ${NODE_NAME:-this host} is not ready 5 minutes after its restart; check 'crictl ps -a'"
+      return 0
+    fi
+    sleep 5
+    waited=$((waited + 5))
+  done
+  log "the API server on ${NODE_NAME:-this host} is back with the new files"
 }
 
 remove_kube_rules() {
@@ -264,6 +382,30 @@ release_upgrade_lock() {
   if [ "$(upgrade_lock_holder)" = "$NODE_NAME" ]; then
     kc -n kube-system delete configmap "$UPGRADE_LOCK" --ignore-not-found >/dev/null
   fi
+}
+
+# other_schedulable_nodes NODE: how many other nodes could take NODE's evicted pods (Ready, not
+# cordoned, no NoSchedule/NoExecute taint).
+other_schedulable_nodes() {
+  local template
+  template='{{range .items}}{{.metadata.name}} {{if .spec.unschedulable}}cordoned{{else}}open{{end}} '
+  template+='{{range .status.conditions}}{{if eq .type "Ready"}}{{.status}}{{end}}{{end}} '
+  template+='{{range .spec.taints}}{{.effect}},{{end}}{{"\n"}}{{end}}'
+  kc get nodes -o go-template="$template" |
+    awk -v node="$1" '$1 != node && $2 == "open" && $3 == "True" && $4 !~ /(^|,)(NoSchedule|NoExecute),/ {n++} END {print n + 0}'
+}
+
+# drain_node NODE TIMEOUT: drain NODE for an upgrade. When no other node can take its pods, a drain
+# would wait forever on PodDisruptionBudgets (evictions never succeed): cordon it only, say so.
+drain_node() {
+  local node=$1 timeout=$2 others
+  others=$(other_schedulable_nodes "$node" 2>/dev/null) || others=unknown
+  if [ "$others" = 0 ]; then
+    log "no other Ready, schedulable node can take the pods of $node; cordoning it only (no drain)"
+    kc cordon "$node" >/dev/null
+    return 0
+  fi
+  kc drain "$node" --ignore-daemonsets --delete-emptydir-data --timeout="$timeout" >/dev/null
 }
 
 # Upgrade this host's kubelet and kubectl to K8S_VERSION and restart the kubelet.

@@ -4,7 +4,7 @@
 # create: wait for the Node object, label workers, and approve the node's kubelet serving
 # certificate request (the kubelets run with serverTLSBootstrap, so metrics-server and
 # `kubectl logs` can verify them against the cluster CA); only requests from that node's own
-# identity whose IP addresses are the node's are approved.
+# identity whose names are the node's (DNS = node name, IP = node address, nothing else) are approved.
 # delete: drain the node and delete it from the cluster (its join step's delete then resets the
 # host). Tolerates a node that is already gone.
 #
@@ -19,14 +19,41 @@ wait_for_node() {
   done
 }
 
-# True when every IP address the CSR asks for is the node's own.
+# normalize_ipv4 ADDRESS: canonical dotted quad (no leading zeros), or failure when ADDRESS is not
+# IPv4. IPv6 is not supported by this target (the settings refuse IPv6 host addresses).
+normalize_ipv4() {
+  local a b c d
+  [[ $1 =~ ^([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})$ ]] || return 1
+  a=$((10#${BASH_REMATCH[1]})) b=$((10#${BASH_REMATCH[2]})) c=$((10#${BASH_REMATCH[3]})) d=$((10#${BASH_REMATCH[4]}))
+  [ "$a" -le 255 ] && [ "$b" -le 255 ] && [ "$c" -le 255 ] && [ "$d" -le 255 ] || return 1
+  printf '%d.%d.%d.%d\n' "$a" "$b" "$c" "$d"
+}
+
+# The subjectAltName entries of a CSR, one per line ("DNS:w1", "IP Address:192.168.56.21", ...).
+csr_sans() {
+  kc get csr "$1" -o 'jsonpath={.spec.request}' | base64 -d |
+    openssl req -noout -text 2>/dev/null |
+    awk '/X509v3 Subject Alternative Name/ {getline; gsub(/^[[:space:]]+|[[:space:]]+$/, ""); print; exit}' |
+    sed 's/, /\n/g'
+}
+
+# True when the CSR names only this node: every DNS name is the node name, every IP address is
+# NODE_IP, at least one of them is present, and there is nothing else (no URI, email, other names).
 csr_addresses_ok() {
-  local csr=$1 requested address
-  requested=$(kc get csr "$csr" -o 'jsonpath={.spec.request}' | base64 -d |
-    openssl req -noout -text 2>/dev/null | grep -o 'IP Address:[^,]*' | sed 's/IP Address://') || return 1
-  for address in $requested; do
-    [ "$address" = "$NODE_IP" ] || return 1
-  done
+  local csr=$1 sans entry own_ip address
+  sans=$(csr_sans "$csr") || return 1
+  [ -n "$sans" ] || return 1
+  own_ip=$(normalize_ipv4 "$NODE_IP") || return 1
+  while IFS= read -r entry; do
+    case "$entry" in
+      "DNS:$NODE_NAME") ;;
+      "IP Address:"*)
+        address=$(normalize_ipv4 "${entry#IP Address:}") || return 1
+        [ "$address" = "$own_ip" ] || return 1
+        ;;
+      *) return 1 ;; # another DNS name, URI, email, othername, directory name ...
+    esac
+  done <<<"$sans"
 }
 
 # Pending kubelet-serving requests made by this node's own identity.
@@ -50,7 +77,7 @@ approve_serving_csrs() {
         kc certificate approve "$csr" >/dev/null
         log "approved kubelet serving certificate request $csr for $NODE_NAME"
       else
-        warn "not approving $csr: it asks for addresses other than $NODE_IP"
+        warn "not approving $csr: it asks for names other than $NODE_NAME and $NODE_IP"
       fi
     done
     sleep 5

@@ -17,13 +17,26 @@ check_os() {
   OS_CODENAME=$VERSION_CODENAME
 }
 
+MODULES_LOAD_DIR=/etc/modules-load.d
+SYSCTL_DIR=/etc/sysctl.d
+# Earlier releases wrote 99-kubernetes.conf, which sorts before 99-sysctl.conf (/etc/sysctl.conf)
+# and so loses to it; k8s.conf sorts after every 99-* file (as the kubeadm docs name it).
+OLD_SYSCTL_FILE=99-kubernetes.conf
+
 configure_kernel() {
-  write_file /etc/modules-load.d/k8s.conf 0644 $'overlay\nbr_netfilter'
+  local changed=false
+  write_file "$MODULES_LOAD_DIR/k8s.conf" 0644 $'overlay\nbr_netfilter'
   modprobe overlay
   modprobe br_netfilter
-  write_file /etc/sysctl.d/99-kubernetes.conf 0644 \
+  write_file "$SYSCTL_DIR/k8s.conf" 0644 \
     $'net.ipv4.ip_forward = 1\nnet.bridge.bridge-nf-call-iptables = 1\nnet.bridge.bridge-nf-call-ip6tables = 1'
-  if [ "$FILE_CHANGED" = true ] || [ "$(sysctl -n net.ipv4.ip_forward)" != 1 ]; then
+  changed=$FILE_CHANGED
+  if [ -e "$SYSCTL_DIR/$OLD_SYSCTL_FILE" ]; then
+    log "replacing $SYSCTL_DIR/$OLD_SYSCTL_FILE with $SYSCTL_DIR/k8s.conf"
+    rm -f "$SYSCTL_DIR/$OLD_SYSCTL_FILE"
+    changed=true
+  fi
+  if [ "$changed" = true ] || [ "$(sysctl -n net.ipv4.ip_forward)" != 1 ]; then
     sysctl --system >/dev/null
   fi
 }
@@ -44,7 +57,7 @@ install_prerequisites() {
       missing+=("$package")
   done
   if [ "${#missing[@]}" -gt 0 ]; then
-    run_logged apt-update apt_get update
+    apt_update
     run_logged apt-install-prerequisites apt_get install "${missing[@]}"
   fi
 }
@@ -66,18 +79,24 @@ TOML
 }
 
 install_containerd() {
-  local keyring=/etc/apt/keyrings/docker.asc installed
-  install -d -m 0755 /etc/apt/keyrings
+  local keyring="$APT_KEYRING_DIR/docker.asc" installed
+  install -d -m 0755 "$APT_KEYRING_DIR"
   if [ ! -s "$keyring" ]; then
-    curl -fsSL --retry 5 "https://download.docker.com/linux/$OS_ID/gpg" -o "$keyring"
-    chmod 0644 "$keyring"
+    # Beside the target, then renamed: an interrupted download leaves no truncated key behind.
+    curl -fsSL --retry 5 "https://download.docker.com/linux/$OS_ID/gpg" -o "$keyring.tmp"
+    chmod 0644 "$keyring.tmp"
+    mv -f "$keyring.tmp" "$keyring"
   fi
-  write_file /etc/apt/sources.list.d/docker.list 0644 \
+  write_file "$APT_SOURCES_DIR/docker.list" 0644 \
     "deb [arch=$(dpkg --print-architecture) signed-by=$keyring] https://download.docker.com/linux/$OS_ID $OS_CODENAME stable"
-  if [ "$FILE_CHANGED" = true ]; then run_logged apt-update apt_get update; fi
   installed=$(dpkg-query -W -f='${Version}' containerd.io 2>/dev/null || true)
   # shellcheck disable=SC2053 # CONTAINERD_IO_VERSION is a glob on purpose
   if [[ $installed != $CONTAINERD_IO_VERSION ]]; then
+    # Refresh when the repository changed or the lists do not offer the wanted version yet (also
+    # after an earlier run whose update failed once the repository file was in place).
+    if [ "$FILE_CHANGED" = true ] || ! apt_has_candidate containerd.io "$CONTAINERD_IO_VERSION"; then
+      apt_update
+    fi
     log "installing containerd.io $CONTAINERD_IO_VERSION (installed: ${installed:-none})"
     apt-mark unhold containerd.io >/dev/null 2>&1 || true
     run_logged apt-install-containerd apt_get install --allow-change-held-packages \

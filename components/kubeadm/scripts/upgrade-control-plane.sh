@@ -3,10 +3,28 @@
 # patch) at a time. Control planes run this one after another, the first one first; workers wait
 # for the last. A no-op when the host already runs K8S_VERSION, so it is safe on every `pulumi up`.
 #
+# Resumable: the node is annotated before it is drained and the annotation is removed only after
+# it is Ready and uncordoned again, so a run that failed in between (kubelet restart, Ready wait)
+# finishes the job on the next `pulumi up` even though the versions already match by then.
+#
 # Preamble variables: NODE_NAME, K8S_VERSION, FIRST_CONTROL_PLANE ("true" on the init host).
+
+UPGRADE_MARK=hybrid-kube.io/upgrade-cordoned
 
 server_version() {
   kc get --raw /version 2>/dev/null | awk -F'"' '/"gitVersion"/ {print $4; exit}'
+}
+
+upgrade_marked() {
+  [ -n "$(kc get node "$NODE_NAME" -o "jsonpath={.metadata.annotations.hybrid-kube\.io/upgrade-cordoned}" 2>/dev/null || true)" ]
+}
+
+# Wait for the upgraded node, uncordon it and drop the mark (last, so a failure here resumes).
+finish_node_upgrade() {
+  kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=600s >/dev/null ||
+    die "$NODE_NAME did not become Ready after its upgrade; it stays cordoned (run pulumi up again once it is Ready)"
+  kc uncordon "$NODE_NAME" >/dev/null
+  kc annotate node "$NODE_NAME" "$UPGRADE_MARK-" >/dev/null
 }
 
 create() {
@@ -15,6 +33,12 @@ create() {
   kubeadm_now=$(kubeadm version -o short)
   kubelet_now=$(kubelet_version)
   if version_satisfies "$kubeadm_now" "$K8S_VERSION" && version_satisfies "$kubelet_now" "$K8S_VERSION"; then
+    if upgrade_marked; then
+      log "resuming the upgrade of $NODE_NAME: it runs $kubelet_now but is still cordoned"
+      finish_node_upgrade
+      log "control plane $NODE_NAME uncordoned"
+      return 0
+    fi
     log "$NODE_NAME runs $kubelet_now; no upgrade needed"
     return 0
   fi
@@ -32,11 +56,11 @@ create() {
     run_logged kubeadm-upgrade-node kubeadm upgrade node
   fi
   if ! version_satisfies "$kubelet_now" "$K8S_VERSION"; then
-    kc drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout=600s >/dev/null ||
+    kc annotate node "$NODE_NAME" --overwrite "$UPGRADE_MARK=$K8S_VERSION" >/dev/null
+    drain_node "$NODE_NAME" 600s ||
       die "could not drain $NODE_NAME; fix what blocks the drain and run pulumi up again"
     upgrade_kubelet
-    kc wait --for=condition=Ready "node/$NODE_NAME" --timeout=600s >/dev/null
-    kc uncordon "$NODE_NAME" >/dev/null
+    finish_node_upgrade
   fi
   log "control plane $NODE_NAME now runs $(kubelet_version)"
 }

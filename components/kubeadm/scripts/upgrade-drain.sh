@@ -19,7 +19,7 @@ create() {
   check_upgrade_step "$kubelet_now" "$K8S_VERSION"
   acquire_upgrade_lock
   log "draining $NODE_NAME for its upgrade from $kubelet_now to $K8S_VERSION"
-  kc drain "$NODE_NAME" --ignore-daemonsets --delete-emptydir-data --timeout=600s >/dev/null ||
+  drain_node "$NODE_NAME" 600s ||
     die "could not drain $NODE_NAME; fix what blocks the drain and run pulumi up again"
 }
 
