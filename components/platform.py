@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import versions
+from . import helm, versions
 from .cluster import Capabilities, Cluster
 from .settings import PlatformSettings, Settings
 from .versions import Chart
@@ -104,19 +104,12 @@ class Platform(pulumi.ComponentResource):
         values: dict,
         depends_on: Sequence[pulumi.Resource] = (),
     ) -> k8s.helm.v3.Release:
-        release = k8s.helm.v3.Release(
+        release = helm.release(
             f"{self._name}-{key}",
-            k8s.helm.v3.ReleaseArgs(
-                name=key,
-                chart=chart.name,
-                version=chart.version,
-                repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
-                namespace=namespace,
-                values=values,
-                atomic=True,
-                cleanup_on_fail=True,
-                timeout=600,
-            ),
+            chart,
+            name=key,
+            namespace=namespace,
+            values=values,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*self._depends_on, *depends_on]),
         )
         self.releases[key] = release

@@ -254,7 +254,7 @@ INVALID = [
         "kubeconfig missing",
         {"target": "existing", "existing": {"kubeconfig": "/nonexistent/kc"}},
         "hybrid-kube:existing.kubeconfig",
-        "kubeconfig file '/nonexistent/kc' does not exist",
+        "file '/nonexistent/kc' does not exist",
     ),
     (
         "private key file missing",

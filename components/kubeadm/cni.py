@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .. import versions
+from .. import helm, versions
 from ..settings.kubeadm import KubeadmSettings
 from ..versions import Chart
 
@@ -92,18 +92,13 @@ def install_cni(
     create_namespace = namespace != "kube-system"
     if settings.cni == "calico":
         # The operator's custom resources (Installation, ...) need these CRDs to exist first.
-        crds = versions.CALICO_CRDS
         depends_on.append(
-            k8s.helm.v3.Release(
+            helm.release(
                 f"{name}-cni-crds",
-                k8s.helm.v3.ReleaseArgs(
-                    name="calico-crds",
-                    chart=crds.name,
-                    version=crds.version,
-                    repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=crds.repo),
-                    namespace=namespace,
-                    create_namespace=True,
-                ),
+                versions.CALICO_CRDS,
+                name="calico-crds",
+                namespace=namespace,
+                create_namespace=True,
                 opts=opts,
             )
         )
@@ -117,16 +112,12 @@ def install_cni(
             )
         )
         create_namespace = False
-    return k8s.helm.v3.Release(
+    return helm.release(
         f"{name}-cni",
-        k8s.helm.v3.ReleaseArgs(
-            name=settings.cni,
-            chart=chart.name,
-            version=chart.version,
-            repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
-            namespace=namespace,
-            create_namespace=create_namespace,
-            values=values,
-        ),
+        chart,
+        name=settings.cni,
+        namespace=namespace,
+        values=values,
+        create_namespace=create_namespace,
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends_on)),
     )

@@ -14,6 +14,7 @@ import types
 import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Annotated, Any
 
 import pydantic
@@ -89,6 +90,13 @@ def _cidr(value: str) -> str:
         raise ValueError(f"{value!r} is not a CIDR network such as 10.244.0.0/16 ({exc})") from None
 
 
+def _existing_file(value: str) -> str:
+    if not Path(value).expanduser().is_file():
+        raise ValueError(f"file {value!r} does not exist (a leading ~ is your home folder)")
+    return value
+
+
+ExistingFile = Annotated[str, AfterValidator(_existing_file)]
 DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
 Cidr = Annotated[str, AfterValidator(_cidr)]

@@ -5,9 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import field_validator
-
-from .base import StrictModel
+from .base import ExistingFile, StrictModel
 
 
 def default_kubeconfig_path() -> Path:
@@ -20,15 +18,8 @@ def default_kubeconfig_path() -> Path:
 class ExistingSettings(StrictModel):
     """`hybrid-kube:existing`: both keys optional, like kubectl's defaults."""
 
-    kubeconfig: str | None = None
+    kubeconfig: ExistingFile | None = None
     context: str | None = None
-
-    @field_validator("kubeconfig")
-    @classmethod
-    def _kubeconfig_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).expanduser().is_file():
-            raise ValueError(f"kubeconfig file {value!r} does not exist")
-        return value
 
     def kubeconfig_path(self) -> Path:
         """The file to read: the configured path, else kubectl's default."""

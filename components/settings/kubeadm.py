@@ -6,12 +6,11 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, field_validator, model_validator
 
-from .base import Cidr, DnsLabel, IpAddress, Port, Problem, StrictModel, check
+from .base import Cidr, DnsLabel, ExistingFile, IpAddress, Port, Problem, StrictModel, check
 
 Role = Literal["control-plane", "worker"]
 Cni = Literal["calico", "cilium", "flannel"]
@@ -75,15 +74,8 @@ class SshSettings(StrictModel):
 
     user: str = "ubuntu"
     port: Port = 22
-    private_key_path: str | None = None
+    private_key_path: ExistingFile | None = None
     bastion: BastionSettings | None = None
-
-    @field_validator("private_key_path")
-    @classmethod
-    def _key_file_exists(cls, value: str | None) -> str | None:
-        if value is not None and not Path(value).expanduser().is_file():
-            raise ValueError(f"private key file {value!r} does not exist")
-        return value
 
 
 class HostSettings(StrictModel):
