@@ -4,12 +4,17 @@ import pulumi
 
 from apps import CATALOG, secret_catalog
 from components.platform import Platform, PlatformArgs
-from components.settings import SettingsError, load_settings, read_stack_config
+from components.settings import (
+    SettingsError,
+    load_settings,
+    read_secret_keys,
+    read_stack_config,
+)
 from components.targets import create_cluster
 from components.workload import App, AppArgs
 
 try:
-    settings = load_settings(read_stack_config(), secret_catalog())
+    settings = load_settings(read_stack_config(), secret_catalog(), secret_keys=read_secret_keys())
 except SettingsError as error:
     # RunError ends the program with this message alone: no traceback from inside the SDK.
     raise pulumi.RunError(str(error)) from None

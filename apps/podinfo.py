@@ -1,9 +1,14 @@
-"""Two tiers: the podinfo web front end caching in Valkey, which requires a password.
+"""Two tiers: the podinfo web front end caching in Valkey, whose administration needs a password.
 
 The password is one of the app's secrets (`appSecrets.podinfo.valkeyPassword`, generated when not
-set). It reaches both tiers only as files rendered into the app's Secret: Valkey's config
-(`requirepass`) and podinfo's config (`cache-server` URL). The probe reads it from REDISCLI_AUTH /
-VALKEYCLI_AUTH, the variables valkey-cli documents for exactly this.
+set). It reaches Valkey only inside its config file, rendered into the app's Secret, and the
+readiness probe through REDISCLI_AUTH / VALKEYCLI_AUTH (the variables valkey-cli reads).
+
+The front end deliberately carries no credential: podinfo logs its whole cache URL whenever the
+cache is unreachable (pkg/api/http/cache.go), so a password in that URL would end up in pod logs.
+Instead Valkey's `default` user, the one podinfo connects as, may run only the five commands
+podinfo's cache uses, and the NetworkPolicy admits only the front end; everything else needs the
+`admin` user and the password.
 """
 
 from components.appspec import (
@@ -22,9 +27,9 @@ VALKEY_PORT = 6379
 
 SPEC = AppSpec(
     name="podinfo",
-    description="podinfo front end with a password-protected Valkey cache on a persistent volume.",
+    description="podinfo front end with a Valkey cache on a persistent volume.",
     secrets={
-        "valkeyPassword": SecretSpec(length=32, description="Valkey `requirepass`."),
+        "valkeyPassword": SecretSpec(length=32, description="Password of Valkey's admin user."),
     },
     secret_files={
         "valkey.conf": SecretFile(
@@ -33,11 +38,10 @@ SPEC = AppSpec(
                 f"port {VALKEY_PORT}\n"
                 "dir /data\n"
                 "appendonly yes\n"
-                "requirepass {valkeyPassword}\n"
+                "user default on nopass resetkeys ~* resetchannels -@all "
+                "+ping +get +set +exists +del\n"
+                "user admin on >{valkeyPassword} ~* &* +@all\n"
             )
-        ),
-        "podinfo.yaml": SecretFile(
-            template=f"cache-server: tcp://:{{valkeyPassword}}@valkey:{VALKEY_PORT}\n"
         ),
     },
     workloads=(
@@ -45,14 +49,12 @@ SPEC = AppSpec(
             name="frontend",
             image="ghcr.io/stefanprodan/podinfo:6.9.2",
             port=9898,
-            args=("./podinfo", "--config-path=/etc/podinfo", "--config=config.yaml"),
+            args=("./podinfo", f"--cache-server=tcp://valkey:{VALKEY_PORT}"),
             env={
                 "PODINFO_UI_MESSAGE": "Hello from hybrid-kube",
                 "PODINFO_UI_COLOR": "#34577c",
                 "PODINFO_LEVEL": "info",
             },
-            secret_files={"config.yaml": "podinfo.yaml"},
-            secret_files_path="/etc/podinfo",
             writable_paths=("/tmp", "/data"),
             readiness=HttpProbe(path="/readyz"),
             liveness=HttpProbe(path="/healthz"),
@@ -70,7 +72,8 @@ SPEC = AppSpec(
             secret_files_path="/etc/valkey",
             storage=Storage(size="1Gi", mount_path="/data"),
             readiness=ExecProbe(
-                command=("sh", "-c", "valkey-cli -h 127.0.0.1 ping | grep -q PONG")
+                # As the admin user: proves the password in the config is the one in the Secret.
+                command=("sh", "-c", "valkey-cli --user admin -h 127.0.0.1 ping | grep -q PONG")
             ),
             liveness=TcpProbe(),
             # One writer on one volume; replication would be a different app.

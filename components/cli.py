@@ -75,8 +75,9 @@ def _validate(stack: StackConfig) -> Settings | None:
 
     prefix = f"{NAMESPACE}:"
     raw = {k.removeprefix(prefix): v for k, v in stack.config.items() if k.startswith(prefix)}
+    secret_keys = {k.removeprefix(prefix) for k in stack.secret_keys if k.startswith(prefix)}
     try:
-        return load_settings(raw, secret_catalog())
+        return load_settings(raw, secret_catalog(), secret_keys=secret_keys)
     except SettingsError as error:
         print(f"stacks/Pulumi.{stack.stack}.yaml: {error}", file=sys.stderr)
         return None

@@ -68,15 +68,20 @@ class Platform(pulumi.ComponentResource):
         wanted, has = args.settings, args.capabilities
         self.releases: dict[str, k8s.helm.v3.Release] = {}
 
+        # Whatever hands out LoadBalancer addresses; the ingress controller waits for it.
+        load_balancer: list[pulumi.Resource] = []
         if wanted.load_balancer and not has.load_balancer and args.load_balancer_addresses:
-            self._metallb(args.load_balancer_addresses)
+            load_balancer = self._metallb(args.load_balancer_addresses)
         if wanted.storage and not has.default_storage_class:
             self._local_storage()
         if wanted.metrics_server and not has.metrics_server:
             self._metrics_server(has, args.nodes)
         self.ingress: IngressInfo | None = None
         if wanted.ingress:
-            self._ingress_controller()
+            self._ingress_controller(
+                service_type="LoadBalancer" if has.load_balancer or load_balancer else "NodePort",
+                after=load_balancer,
+            )
             self.ingress = IngressInfo(INGRESS_CLASS, INGRESS_NAMESPACE, wanted.ingress_domain)
         self.register_outputs({"releases": {k: r.name for k, r in self.releases.items()}})
 
@@ -115,14 +120,14 @@ class Platform(pulumi.ComponentResource):
         self.releases[key] = release
         return release
 
-    def _metallb(self, addresses: Sequence[str]) -> None:
+    def _metallb(self, addresses: Sequence[str]) -> list[pulumi.Resource]:
         # The speaker needs host networking to answer ARP: privileged namespace.
         namespace = self._namespace("metallb-system", "privileged")
         release = self._release("metallb", versions.METALLB, namespace.metadata.name, {})
         # The custom resources need the chart's CRDs and webhook: the Release awaits both.
         after = pulumi.ResourceOptions(parent=self, depends_on=[release])
         meta = k8s.meta.v1.ObjectMetaArgs(name="default", namespace=namespace.metadata.name)
-        k8s.apiextensions.CustomResource(
+        pool = k8s.apiextensions.CustomResource(
             f"{self._name}-address-pool",
             api_version="metallb.io/v1beta1",
             kind="IPAddressPool",
@@ -130,7 +135,7 @@ class Platform(pulumi.ComponentResource):
             spec={"addresses": list(addresses), "autoAssign": True},
             opts=after,
         )
-        k8s.apiextensions.CustomResource(
+        advertisement = k8s.apiextensions.CustomResource(
             f"{self._name}-l2-advertisement",
             api_version="metallb.io/v1beta1",
             kind="L2Advertisement",
@@ -138,6 +143,7 @@ class Platform(pulumi.ComponentResource):
             spec={"ipAddressPools": ["default"]},
             opts=after,
         )
+        return [pool, advertisement]
 
     def _local_storage(self) -> None:
         # The provisioner creates hostPath volumes on the nodes: privileged namespace.
@@ -176,7 +182,13 @@ class Platform(pulumi.ComponentResource):
             depends_on=depends_on,
         )
 
-    def _ingress_controller(self) -> None:
+    def _ingress_controller(self, service_type: str, after: Sequence[pulumi.Resource]) -> None:
+        """Traefik behind a LoadBalancer Service where the cluster can give it an address.
+
+        Elsewhere (kind, minikube, bare metal without MetalLB) a NodePort Service: Helm's wait
+        would otherwise hold the release until it times out and rolls back, waiting for an
+        address that never comes.
+        """
         namespace = self._namespace(INGRESS_NAMESPACE, "restricted")
         self._release(
             "traefik",
@@ -190,7 +202,7 @@ class Platform(pulumi.ComponentResource):
                     "kubernetesIngress": {"enabled": True},
                     "kubernetesCRD": {"enabled": True},
                 },
-                "service": {"type": "LoadBalancer"},
+                "service": {"type": service_type},
                 # Set explicitly, so the restricted namespace admits the pods whatever the
                 # chart's defaults of the day are.
                 "podSecurityContext": {
@@ -210,6 +222,7 @@ class Platform(pulumi.ComponentResource):
                     "limits": {"cpu": "500m", "memory": "256Mi"},
                 },
             },
+            depends_on=after,
         )
 
 

@@ -145,3 +145,19 @@ def test_no_secret_value_reaches_a_rendered_file(stack, tmp_path):
         text = path.read_text(encoding="utf-8")
         for needle in ("renderKeySentinel", "renderPasswordSentinel", "kubeconfig-token-sentinel"):
             assert needle not in text, (path, needle)
+
+
+def test_check_refuses_a_password_typed_in_plain_text(tmp_path, capsys):
+    project = broken_project(tmp_path)
+    (project / "stacks" / "Pulumi.plain.yaml").write_text(
+        "config:\n"
+        "  hybrid-kube:target: existing\n"
+        "  hybrid-kube:appSecrets:\n"
+        "    podinfo:\n"
+        "      valkeyPassword: hunter2hunter2hunter2\n",
+        encoding="utf-8",
+    )
+    assert main(["--project", str(project), "check", "plain"]) == 1
+    err = capsys.readouterr().err
+    assert "hybrid-kube:appSecrets: stored in plain text" in err
+    assert "hunter2" not in err

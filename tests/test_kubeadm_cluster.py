@@ -607,7 +607,8 @@ def test_capabilities_and_what_the_platform_needs():
     )
     assert caps.kubelet_serving_certificates == "bootstrap"  # serverTLSBootstrap: approve CSRs
     assert seen["lb"] == ["192.168.56.200-192.168.56.220"]
-    assert len(seen["ready"]) == 1
+    # The network and every node's registration step (cp1, w1, w2).
+    assert len(seen["ready"]) == 4
     assert seen["endpoint"] == "https://192.168.56.11:6443"
 
 
@@ -623,8 +624,11 @@ def test_shipped_stack_runs_through_main_with_the_platform_waiting_for_the_netwo
         r for r in rec.of_type("kubernetes:helm.sh/v3:Release") if r.name.startswith("platform-")
     ]
     assert platform_releases
+    node_steps = [c.urn for name, c in cmds.items() if name.endswith("-node")]
+    assert len(node_steps) == 3
     for r in platform_releases:
         assert release.urn in r.dependencies, r.name
+        assert set(node_steps) <= r.dependencies, r.name
     assert rec.outputs["kubeconfig"].secret
     assert leaks(rec, SSH_KEY_SENTINEL) == []
     assert leaks(rec, TOKEN_MARK) == []

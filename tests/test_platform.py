@@ -95,6 +95,21 @@ def test_laptop_cluster_gets_ingress_and_metrics_without_verification():
     found = releases(rec)
     assert set(found) == {"traefik", "metrics-server"}
     assert "--kubelet-insecure-tls" in found["metrics-server"]["values"]["args"]
+    # Nothing would give a LoadBalancer Service an address: Helm's wait would never end.
+    assert found["traefik"]["values"]["service"]["type"] == "NodePort"
+
+
+def test_ingress_controller_waits_for_the_address_pool():
+    rec = build(BARE_METAL, load_balancer_addresses=ADDRESSES, nodes=NODES)
+    traefik = rec.named("platform-traefik")
+    assert traefik.inputs["values"]["service"]["type"] == "LoadBalancer"
+    for resource in metallb_resources(rec):
+        assert resource.urn in traefik.dependencies
+
+
+def test_bare_metal_without_metallb_gets_a_node_port():
+    rec = build(BARE_METAL, PlatformSettings(load_balancer=False), nodes=NODES)
+    assert releases(rec)["traefik"]["values"]["service"]["type"] == "NodePort"
 
 
 def test_bare_metal_gets_every_capability():

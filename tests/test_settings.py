@@ -360,3 +360,22 @@ def test_program_stops_before_declaring_anything():
     assert recording.resources == []
     assert len(caught) == 1
     assert "hybrid-kube:kubeadm.hosts: List should have at least 1 item" in str(caught[0])
+
+
+def test_credentials_typed_into_the_stack_file_in_plain_text_are_refused():
+    raw = kubeadm_stack()
+    raw["sshPrivateKey"] = "-----BEGIN OPENSSH PRIVATE KEY-----"
+    raw["appSecrets"] = {"podinfo": {"valkeyPassword": "plain-text-password"}}
+    found = dict(problems_with_secret_keys(raw, secret_keys=set()))
+    assert "pulumi config set --secret sshPrivateKey" in found["hybrid-kube:sshPrivateKey"]
+    assert "stored in plain text" in found["hybrid-kube:appSecrets"]
+    assert "plain-text-password" not in str(found)
+    # Set with --secret, the same values are accepted.
+    settings = load_settings(raw, CATALOG, secret_keys={"sshPrivateKey", "appSecrets"})
+    assert settings.ssh_private_key is not None
+
+
+def problems_with_secret_keys(raw: dict, secret_keys: set[str]) -> list[tuple[str, str]]:
+    with pytest.raises(SettingsError) as caught:
+        load_settings(raw, CATALOG, secret_keys=secret_keys)
+    return caught.value.problems

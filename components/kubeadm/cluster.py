@@ -75,9 +75,10 @@ class KubeadmCluster(pulumi.ComponentResource):
     network: pulumi.Resource
     """The CNI's Helm release."""
     ready: list[pulumi.Resource]
-    """What must exist before add-ons install (the CNI). Kubelets run with `serverTLSBootstrap`:
-    node.sh approves each node's first serving certificate when it joins; renewals need the
-    in-cluster approver the platform layer deploys with metrics-server."""
+    """What must exist before add-ons install: the CNI and every node's registration.
+
+    Kubelets run with `serverTLSBootstrap`: node.sh approves each node's first serving
+    certificate when it joins; renewals need the in-cluster approver the platform deploys."""
 
     def __init__(
         self, name: str, args: KubeadmClusterArgs, opts: pulumi.ResourceOptions | None = None
@@ -114,7 +115,9 @@ class KubeadmCluster(pulumi.ComponentResource):
         self.kubeconfig = secret_kubeconfig(_after(admin, init))
         self.provider = kubernetes_provider(f"{name}-provider", self.kubeconfig, parent=self)
         self.network = install_cni(name, settings, self.provider, self)
-        self.ready = [self.network]
+        # Add-ons schedule on workers (a lone control plane is tainted): wait for every node
+        # to be registered too, not only for the network.
+        self.ready = [self.network, *nodes.values()]
         self.capabilities = KUBEADM_CAPABILITIES
         self.load_balancer_addresses = list(settings.load_balancer_addresses)
         self.register_outputs({"kubeconfig": self.kubeconfig, "apiEndpoint": self.api_endpoint})

@@ -10,14 +10,22 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any, Literal
 
 import pydantic
 from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 
 from .aks import AksSettings
-from .base import NAMESPACE, Problem, SettingsError, StrictModel, check, format_path
+from .base import (
+    NAMESPACE,
+    SECRET_KEYS,
+    Problem,
+    SettingsError,
+    StrictModel,
+    check,
+    format_path,
+)
 from .base import problems_from_validation_error as _problems_from
 from .existing import ExistingSettings
 from .kubeadm import KubeadmSettings
@@ -34,6 +42,7 @@ __all__ = [
     "Settings",
     "SettingsError",
     "load_settings",
+    "read_secret_keys",
     "read_stack_config",
 ]
 
@@ -177,10 +186,29 @@ def _unknown_names(
             yield Problem(where, f"unknown app {name!r}; allowed: {allowed}")
 
 
-def load_settings(raw: Mapping[str, Any], catalog: AppCatalog) -> Settings:
-    """Validate the raw `hybrid-kube:*` values; raise one `SettingsError` listing every problem."""
+def load_settings(
+    raw: Mapping[str, Any], catalog: AppCatalog, *, secret_keys: Collection[str] | None = None
+) -> Settings:
+    """Validate the raw `hybrid-kube:*` values; raise one `SettingsError` listing every problem.
+
+    `secret_keys` are the keys the engine holds encrypted (`pulumi config set --secret`); when
+    given, a credential key outside it (typed into the stack file in plain text) is a problem.
+    """
     values: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
+    if secret_keys is not None:
+        for key in sorted(SECRET_KEYS & set(raw) - set(secret_keys)):
+            problems.append(
+                (
+                    format_path((key,)),
+                    "stored in plain text; remove it from the stack file and set it encrypted: "
+                    + (
+                        "pulumi config set --secret sshPrivateKey < <key file>"
+                        if key == "sshPrivateKey"
+                        else "pulumi config set --secret --path 'appSecrets.<app>.<name>' <value>"
+                    ),
+                )
+            )
     for key, value in raw.items():
         if key in _STRUCTURED_KEYS and isinstance(value, str):
             try:
@@ -196,6 +224,19 @@ def load_settings(raw: Mapping[str, Any], catalog: AppCatalog) -> Settings:
     if problems:
         raise SettingsError(problems)
     return settings
+
+
+def read_secret_keys() -> set[str]:
+    """The `hybrid-kube:*` keys the engine handed over as secrets (short names)."""
+    from pulumi.runtime import config as runtime_config
+
+    prefix = f"{NAMESPACE}:"
+    keys = set(runtime_config.CONFIG.get()) | set(runtime_config.get_config_env())
+    return {
+        key.removeprefix(prefix)
+        for key in keys
+        if key.startswith(prefix) and runtime_config.is_config_secret(key)
+    }
 
 
 def read_stack_config() -> dict[str, Any]:
