@@ -153,6 +153,9 @@ def _render(stack: StackConfig, root: Path, out: Path) -> int:
     print(f"checking stacks/Pulumi.{stack.stack}.yaml ...")
     if _validate(stack) is None:
         return EXIT_INVALID
+    if not (root / "__main__.py").is_file():
+        print(f"error: {root} has no __main__.py: not a hybrid-kube project", file=sys.stderr)
+        return EXIT_USAGE
     if stack.encrypted:
         print(f"  encrypted values replaced by placeholders: {', '.join(stack.encrypted)}")
     print("running the program under Pulumi's mock engine (no CLI, no network, no credentials) ...")

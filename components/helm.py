@@ -17,7 +17,6 @@ def release(
     name: str,
     namespace: pulumi.Input[str],
     values: dict[str, Any] | None = None,
-    create_namespace: bool = False,
     opts: pulumi.ResourceOptions | None = None,
 ) -> k8s.helm.v3.Release:
     """`chart` at its pinned version as Helm release `name` (fixed, so names never drift).
@@ -32,7 +31,8 @@ def release(
             version=chart.version,
             repository_opts=k8s.helm.v3.RepositoryOptsArgs(repo=chart.repo),
             namespace=namespace,
-            create_namespace=create_namespace,
+            # Namespaces are resources of their own (labelled, removed on destroy).
+            create_namespace=False,
             values=values or {},
             atomic=True,
             cleanup_on_fail=True,

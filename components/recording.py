@@ -83,6 +83,10 @@ class Recording:
 
     resources: list[RecordedResource] = field(default_factory=list)
     outputs: dict[str, StackOutput] = field(default_factory=dict)
+    component_outputs: dict[str, tuple[dict[str, Any], frozenset[str]]] = field(
+        default_factory=dict
+    )
+    """URN -> (outputs a component registered, which of them are secret)."""
 
     def of_type(self, type_: str) -> list[RecordedResource]:
         return [r for r in self.resources if r.type == type_]
@@ -229,6 +233,14 @@ class RecordingMonitor(mocks.MockMonitor):
     def __init__(self, mock_impl: mocks.Mocks):
         super().__init__(mock_impl)
         self.recording = Recording()
+
+    def RegisterResourceOutputs(self, request):  # gRPC method name
+        _ensure_event_loop()
+        outputs = rpc.deserialize_properties(request.outputs)
+        secret = frozenset(k for k, v in outputs.items() if _contains_secret(v))
+        plain = {k: _unwrap_secrets(v) for k, v in outputs.items()}
+        self.recording.component_outputs[request.urn] = (plain, secret)
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request):
         if request.type == "pulumi:pulumi:Stack":

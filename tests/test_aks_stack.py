@@ -8,6 +8,7 @@ import functools
 from support import run_main
 
 from apps import secret_catalog
+from components import versions
 from components.recording import Recording
 from components.settings import load_settings
 from components.stackfile import load_stack
@@ -91,6 +92,6 @@ def test_everything_kubernetes_goes_through_the_aks_provider():
 
 def test_platform_adds_only_what_aks_lacks():
     charts = {r.inputs["chart"] for r in recording().of_type("kubernetes:helm.sh/v3:Release")}
-    assert "metallb" not in charts  # AKS serves LoadBalancer Services
-    assert "metrics-server" not in charts  # AKS runs metrics-server
-    assert not any("local-path" in chart for chart in charts)  # managed-csi is the default class
+    # AKS serves LoadBalancer Services, runs metrics-server and has managed-csi as the default
+    # StorageClass: only the ingress controller, which every target gets, is added.
+    assert charts == {versions.TRAEFIK.name}

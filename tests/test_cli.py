@@ -12,7 +12,7 @@ import pytest
 import yaml
 from support import schema_errors, shellcheck
 
-from components.cli import _secret_strings, main
+from components.cli import main
 from components.recording import run_program
 from components.render import render
 from components.stackfile import PROJECT_ROOT, load_stack, stack_names
@@ -139,7 +139,8 @@ def test_no_secret_value_reaches_a_rendered_file(stack, tmp_path):
         config.secret_keys,
         stack=stack,
     )
-    result = render(recording, tmp_path, title=stack, mask=_secret_strings(config))
+    # No mask: the redaction of secret inputs alone must keep every credential out.
+    result = render(recording, tmp_path, title=stack)
     assert result.files
     for path in result.files:
         text = path.read_text(encoding="utf-8")
@@ -161,3 +162,25 @@ def test_check_refuses_a_password_typed_in_plain_text(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "hybrid-kube:appSecrets: stored in plain text" in err
     assert "hunter2" not in err
+
+
+def test_render_masks_named_strings_wherever_they_appear(tmp_path):
+    recording = run_program(
+        lambda: runpy.run_path(str(PROJECT_ROOT / "__main__.py"), run_name="__main__"),
+        load_stack("azure-dev").config,
+        stack="azure-dev",
+    )
+    # "Hello from hybrid-kube" stands in the web app's ConfigMap and podinfo's settings.
+    result = render(recording, tmp_path, title="t", mask={"Hello from hybrid-kube"})
+    texts = [path.read_text(encoding="utf-8") for path in result.files]
+    assert not any("Hello from hybrid-kube" in text for text in texts)
+    assert any("(secret)" in text for text in texts if "configmap" in text.lower())
+
+
+def test_render_outside_a_project_is_a_usage_error(tmp_path, capsys):
+    project = broken_project(tmp_path)
+    (project / "stacks" / "Pulumi.ok.yaml").write_text(
+        "config:\n  hybrid-kube:target: existing\n", encoding="utf-8"
+    )
+    assert main(["--project", str(project), "render", "ok", "--out", str(tmp_path / "o")]) == 2
+    assert "has no __main__.py" in capsys.readouterr().err

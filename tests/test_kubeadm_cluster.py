@@ -566,6 +566,10 @@ def test_cni_release_matches_the_pod_cidr(cni):
     if cni == "calico":
         (pool,) = values["installation"]["calicoNetwork"]["ipPools"]
         assert pool["cidr"] == "10.32.0.0/16"
+        namespace = rec.named("onprem-cni-namespace")
+        assert namespace.inputs["metadata"]["name"] == "tigera-operator"
+        assert namespace.urn in release.dependencies
+        assert release.inputs.get("createNamespace") is False  # managed: destroy removes it
         crds = rec.named("onprem-cni-crds")
         assert (crds.inputs["chart"], crds.inputs["version"]) == (
             versions.CALICO_CRDS.name,

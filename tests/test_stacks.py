@@ -9,12 +9,13 @@ import json
 import pytest
 from support import manifest, pod_spec, restricted_violations, run_main, schema_errors
 
+from apps import CATALOG
 from components.recording import Recording
 from components.stackfile import load_stack, stack_names
 from components.workload import CHECKSUM_CONFIG
 
 STACKS = stack_names()
-APP_NAMESPACES = ("web", "podinfo")
+APP_NAMESPACES = tuple(CATALOG)  # every app gets the namespace named after it
 
 PASSWORD_SENTINEL = "valkeyPasswordSentinel0123456789"
 SSH_KEY_SENTINEL = (
@@ -60,7 +61,7 @@ def app_objects(rec: Recording) -> list[dict]:
 
 
 def test_the_three_documented_stacks_ship():
-    assert {"local"} <= set(STACKS)
+    assert set(STACKS) == {"local", "azure-dev", "onprem-lab"}
 
 
 @pytest.mark.parametrize("stack", STACKS)
@@ -113,7 +114,7 @@ def test_app_pods_meet_restricted_standard_and_secure_defaults(stack):
     controllers = [
         o for o in app_objects(recording(stack)) if o["kind"] in ("Deployment", "StatefulSet")
     ]
-    assert len(controllers) == 3
+    assert len(controllers) == sum(len(spec.workloads) for spec in CATALOG.values())
     for obj in controllers:
         spec = pod_spec(obj)
         assert restricted_violations(spec) == [], obj["metadata"]["name"]
@@ -171,6 +172,18 @@ def test_no_secret_value_in_plain_inputs_or_outputs(stack):
         for sentinel in sentinels:
             if sentinel in text:
                 assert output.secret, (name, sentinel)
-    # The configured password really reached the cluster (as a secret input), so the scan above
-    # looked at the right values.
-    assert PASSWORD_SENTINEL in seen_in_secret
+    assert rec.component_outputs  # every component registers its outputs
+    for urn, (outputs, secret) in rec.component_outputs.items():
+        for key, value in outputs.items():
+            text = json.dumps(value, default=str)
+            for sentinel in sentinels:
+                if sentinel in text:
+                    assert key in secret, (urn, key, sentinel)
+    # Each credential this stack uses really reached a resource (as a secret input), so the scan
+    # above looked at the right values.
+    expected = {
+        "local": {PASSWORD_SENTINEL, KUBECONFIG_SENTINEL},
+        "azure-dev": {PASSWORD_SENTINEL},
+        "onprem-lab": {PASSWORD_SENTINEL, "sshKeySentinel"},
+    }[stack]
+    assert seen_in_secret == expected

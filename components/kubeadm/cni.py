@@ -89,7 +89,16 @@ def install_cni(
     chart, namespace, values = cni_release_args(settings)
     opts = pulumi.ResourceOptions(parent=parent, provider=provider)
     depends_on: list[pulumi.Resource] = []
-    create_namespace = namespace != "kube-system"
+    if namespace != "kube-system":
+        # A namespace of our own, so a destroy removes it, labelled privileged: the network
+        # plugin's pods use host networking.
+        depends_on.append(
+            k8s.core.v1.Namespace(
+                f"{name}-cni-namespace",
+                metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels=PRIVILEGED),
+                opts=opts,
+            )
+        )
     if settings.cni == "calico":
         # The operator's custom resources (Installation, ...) need these CRDs to exist first.
         depends_on.append(
@@ -98,26 +107,16 @@ def install_cni(
                 versions.CALICO_CRDS,
                 name="calico-crds",
                 namespace=namespace,
-                create_namespace=True,
-                opts=opts,
+                opts=pulumi.ResourceOptions.merge(
+                    opts, pulumi.ResourceOptions(depends_on=list(depends_on))
+                ),
             )
         )
-    if settings.cni == "flannel":
-        # Flannel's pods need the privileged Pod Security level in their namespace.
-        depends_on.append(
-            k8s.core.v1.Namespace(
-                f"{name}-cni-namespace",
-                metadata=k8s.meta.v1.ObjectMetaArgs(name=namespace, labels=PRIVILEGED),
-                opts=opts,
-            )
-        )
-        create_namespace = False
     return helm.release(
         f"{name}-cni",
         chart,
         name=settings.cni,
         namespace=namespace,
         values=values,
-        create_namespace=create_namespace,
         opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=depends_on)),
     )
