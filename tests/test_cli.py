@@ -72,19 +72,34 @@ def test_unknown_stack_is_a_usage_error(capsys):
     assert "no stack file" in capsys.readouterr().err
 
 
-def test_encrypted_values_need_no_key(tmp_path, capsys):
+@pytest.mark.parametrize(
+    ("value", "code", "stream", "expected"),
+    [
+        # Encrypted: no key needed to check the stack.
+        (
+            "\n        secure: v1:c2VjcmV0",
+            0,
+            "out",
+            "appSecrets.podinfo.valkeyPassword: set (encrypted)",
+        ),
+        # Typed in plain text: refused, and the value is not repeated.
+        (" hunter2hunter2hunter2", 1, "err", "hybrid-kube:appSecrets: stored in plain text"),
+    ],
+    ids=["encrypted", "plain-text"],
+)
+def test_check_reads_secrets_without_the_key_and_refuses_plain_text(
+    tmp_path, capsys, value, code, stream, expected
+):
     project = broken_project(tmp_path)
-    (project / "stacks" / "Pulumi.sealed.yaml").write_text(
-        "config:\n"
-        "  hybrid-kube:target: existing\n"
-        "  hybrid-kube:appSecrets:\n"
-        "    podinfo:\n"
-        "      valkeyPassword:\n"
-        "        secure: v1:c2VjcmV0\n",
+    (project / "stacks" / "Pulumi.secrets.yaml").write_text(
+        "config:\n  hybrid-kube:target: existing\n  hybrid-kube:appSecrets:\n    podinfo:\n"
+        f"      valkeyPassword:{value}\n",
         encoding="utf-8",
     )
-    assert main(["--project", str(project), "check", "sealed"]) == 0
-    assert "appSecrets.podinfo.valkeyPassword: set (encrypted)" in capsys.readouterr().out
+    assert main(["--project", str(project), "check", "secrets"]) == code
+    printed = capsys.readouterr()
+    assert expected in getattr(printed, stream)
+    assert "hunter2" not in printed.out + printed.err
 
 
 def test_console_script_is_installed():
@@ -146,22 +161,6 @@ def test_no_secret_value_reaches_a_rendered_file(stack, tmp_path):
         text = path.read_text(encoding="utf-8")
         for needle in ("renderKeySentinel", "renderPasswordSentinel", "kubeconfig-token-sentinel"):
             assert needle not in text, (path, needle)
-
-
-def test_check_refuses_a_password_typed_in_plain_text(tmp_path, capsys):
-    project = broken_project(tmp_path)
-    (project / "stacks" / "Pulumi.plain.yaml").write_text(
-        "config:\n"
-        "  hybrid-kube:target: existing\n"
-        "  hybrid-kube:appSecrets:\n"
-        "    podinfo:\n"
-        "      valkeyPassword: hunter2hunter2hunter2\n",
-        encoding="utf-8",
-    )
-    assert main(["--project", str(project), "check", "plain"]) == 1
-    err = capsys.readouterr().err
-    assert "hybrid-kube:appSecrets: stored in plain text" in err
-    assert "hunter2" not in err
 
 
 def test_render_masks_named_strings_wherever_they_appear(tmp_path):

@@ -39,6 +39,10 @@ TOKEN_MARK = "random password onprem-token-id"
 # -- running -------------------------------------------------------------------------------------
 
 
+# A worker's steps once the first control plane is initialised, in dependency order.
+WORKER_STEPS_AFTER_INIT = ("admit", "join", "node", "upgrade-drain", "upgrade", "upgrade-uncordon")
+
+
 def lab(workers: int = 2, control_planes: int = 1, **extra: Any) -> dict[str, Any]:
     hosts = [
         {"name": f"cp{i + 1}", "address": f"192.168.56.{11 + i}", "role": "control-plane"}
@@ -178,15 +182,7 @@ def test_every_host_gets_its_steps_named_after_it():
         *(
             f"onprem-{w}-{step}"
             for w in ("w1", "w2")
-            for step in (
-                "prepare",
-                "admit",
-                "join",
-                "node",
-                "upgrade-drain",
-                "upgrade",
-                "upgrade-uncordon",
-            )
+            for step in ("prepare", *WORKER_STEPS_AFTER_INIT)
         ),
     }
 
@@ -237,14 +233,7 @@ def test_bring_up_critical_path_is_the_same_for_2_and_40_workers():
     assert len(two) == len(forty) == 8
     # prepare -> init -> admit -> join -> node -> (no-op upgrade steps) of some worker.
     assert two[:2] == forty[:2] == ["onprem-cp1-prepare", "onprem-cp1-init"]
-    assert [n.split("-", 2)[2] for n in forty[2:]] == [
-        "admit",
-        "join",
-        "node",
-        "upgrade-drain",
-        "upgrade",
-        "upgrade-uncordon",
-    ]
+    assert [n.split("-", 2)[2] for n in forty[2:]] == list(WORKER_STEPS_AFTER_INIT)
 
 
 # -- lifecycle ----------------------------------------------------------------------------------
