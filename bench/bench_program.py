@@ -215,7 +215,13 @@ def main() -> None:
         print(json.dumps(rows[-1]), flush=True)
     for count in app_sizes:
         rows.append(
-            measure(f"existing cluster, {count} apps", "local", {}, app_catalog(count), runs)
+            measure(
+                f"existing cluster, {count} app{'s' * (count > 1)}",
+                "local",
+                {},
+                app_catalog(count),
+                runs,
+            )
         )
         print(json.dumps(rows[-1]), flush=True)
 
