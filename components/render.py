@@ -145,7 +145,7 @@ def _azure(recording: Recording, writer: _Writer) -> int:
 
 def _hosts(recording: Recording, writer: _Writer) -> int:
     commands = recording.of_type(_COMMAND)
-    order = {r.urn: i for i, r in enumerate(_topological(recording, commands))}
+    order = {r.urn: i for i, r in enumerate(_topological(commands))}
     by_host: dict[str, list[RecordedResource]] = {}
     for command in commands:
         host = command.inputs.get("connection", {}).get("host", "unknown-host")
@@ -178,7 +178,7 @@ def _command_text(step: RecordedResource, phase: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _topological(recording: Recording, resources: list[RecordedResource]) -> list[RecordedResource]:
+def _topological(resources: list[RecordedResource]) -> list[RecordedResource]:
     """Resources in an order that respects their dependencies (stable for independent ones)."""
     urns = {r.urn for r in resources}
     done: set[str] = set()
