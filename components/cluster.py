@@ -35,6 +35,9 @@ class Capabilities:
     """How kubelets prove themselves to metrics-server: `signed` by the cluster CA already,
     `bootstrap` (kubelet `serverTLSBootstrap: true`: the platform approves their CSRs), or
     `self-signed` (kind, minikube: metrics-server must skip verification)."""
+    network_policy: Literal["enforced", "not-enforced", "unknown"] = "unknown"
+    """Whether the pod network enforces NetworkPolicy objects. The apps always declare them
+    (identical everywhere); where they are not enforced, `check`, `render` and the program say so."""
 
 
 @runtime_checkable
@@ -56,20 +59,29 @@ def kubernetes_provider(
     name: str,
     kubeconfig: pulumi.Output[str],
     parent: pulumi.Resource,
+    *,
+    cluster_identifier: pulumi.Input[str],
     context: str | None = None,
     depends_on: list[pulumi.Resource] | None = None,
 ) -> k8s.Provider:
     """The Kubernetes provider every platform and app resource is created through.
 
-    Server-side apply is on (the provider's default since v4) and `delete_unreachable` lets a
-    destroy finish when the cluster itself is already gone.
+    `cluster_identifier` is the cluster's stable identity. With it, pulumi-kubernetes replaces
+    the provider (and so every object created through it) only when the identity changes; any
+    other change of the kubeconfig (a rotated CA or token, a renamed context, kind rewriting
+    the file) is an update of the provider that touches no object.
+
+    Server-side apply is on (the provider's default since v4). `delete_unreachable` stays off:
+    with it, a `pulumi refresh` while the cluster is merely stopped (`az aks stop`, a laptop
+    asleep) would drop every object from the state. To finish a destroy of a cluster that is
+    really gone, run `PULUMI_K8S_DELETE_UNREACHABLE=true pulumi destroy` (docs/day2.md).
     """
     return k8s.Provider(
         name,
         k8s.ProviderArgs(
             kubeconfig=kubeconfig,
             context=context,
-            delete_unreachable=True,
+            cluster_identifier=cluster_identifier,
         ),
         opts=pulumi.ResourceOptions(parent=parent, depends_on=depends_on or []),
     )

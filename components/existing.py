@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pulumi
+import yaml
 
 from .cluster import Capabilities, kubernetes_provider, secret_kubeconfig
 from .settings import ExistingSettings
@@ -22,10 +23,32 @@ class ExistingCluster(pulumi.ComponentResource):
     ):
         super().__init__("hybrid-kube:existing:ExistingCluster", name, None, opts)
         path = args.kubeconfig_path()
-        self.kubeconfig = secret_kubeconfig(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
+        self.kubeconfig = secret_kubeconfig(text)
+        self.cluster_identifier = args.cluster_identifier or f"existing:{_context(text, args)}"
         self.capabilities = EXISTING_CAPABILITIES
         self.ready: list[pulumi.Resource] = []
         self.provider = kubernetes_provider(
-            f"{name}-provider", self.kubeconfig, parent=self, context=args.context
+            f"{name}-provider",
+            self.kubeconfig,
+            parent=self,
+            context=args.context,
+            cluster_identifier=self.cluster_identifier,
         )
         self.register_outputs({"kubeconfig": self.kubeconfig})
+
+
+def _context(kubeconfig: str, args: ExistingSettings) -> str:
+    """The context the provider uses: the configured one, else the file's current-context.
+
+    It names the cluster's identity, so kubeconfig edits that keep the context (a new token or
+    CA, another server port) update the provider instead of replacing every object.
+    """
+    if args.context:
+        return args.context
+    try:
+        config = yaml.safe_load(kubeconfig)
+    except yaml.YAMLError:
+        config = None
+    current = config.get("current-context") if isinstance(config, dict) else None
+    return str(current) if current else "current-context"

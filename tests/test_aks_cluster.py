@@ -207,7 +207,7 @@ def test_provider_takes_the_kubeconfig_as_a_secret_and_waits_for_the_cluster():
     provider = rec.named("aks-provider")
     assert provider.inputs["kubeconfig"] == rec.outputs["kubeconfig"].value
     assert provider.secret_inputs == {"kubeconfig"}
-    assert provider.inputs["deleteUnreachable"] == "true"
+    assert "deleteUnreachable" not in provider.inputs
     assert rec.named("aks-cluster").urn in provider.dependencies
     assert provider.parent == rec.named("aks").urn
 

@@ -171,8 +171,16 @@ class AksCluster(pulumi.ComponentResource):
             rg_name, self.cluster.name, entra=settings.entra is not None, parent=self
         )
         # Apps start once every pool exists and the nodes may pull from the registry.
+        # Azure names the cluster; a kubeconfig change (rotated certificates) is no new cluster.
+        self.cluster_identifier = pulumi.Output.concat(
+            "aks:", settings.location, "/", rg_name, "/", cluster_name, "/", dns_prefix
+        )
         self.provider = kubernetes_provider(
-            f"{name}-provider", self.kubeconfig, parent=self, depends_on=after_cluster
+            f"{name}-provider",
+            self.kubeconfig,
+            parent=self,
+            cluster_identifier=self.cluster_identifier,
+            depends_on=after_cluster,
         )
         outputs = {
             "kubeconfig": self.kubeconfig,

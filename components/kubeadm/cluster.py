@@ -113,7 +113,14 @@ class KubeadmCluster(pulumi.ComponentResource):
         self.api_endpoint = f"https://{documents.endpoint(settings)}"
         admin = admin_kubeconfig(name, self.api_endpoint, ctx.credentials, self)
         self.kubeconfig = secret_kubeconfig(_after(admin, init))
-        self.provider = kubernetes_provider(f"{name}-provider", self.kubeconfig, parent=self)
+        # The cluster is its CA: the provider is replaced only if the CA (so the cluster) is.
+        self.cluster_identifier = ctx.credentials.ca_cert_hash.apply(lambda h: f"kubeadm:{h}")
+        self.provider = kubernetes_provider(
+            f"{name}-provider",
+            self.kubeconfig,
+            parent=self,
+            cluster_identifier=self.cluster_identifier,
+        )
         self.network = install_cni(name, settings, self.provider, self)
         # Add-ons schedule on workers (a lone control plane is tainted): wait for every node
         # to be registered too, not only for the network.

@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from pydantic import Field
+
 from .base import ExistingFile, StrictModel
 
 
@@ -20,6 +22,11 @@ class ExistingSettings(StrictModel):
 
     kubeconfig: ExistingFile | None = None
     context: str | None = None
+    cluster_identifier: str | None = Field(
+        default=None,
+        description="The cluster's stable identity; default: the context's name. Objects are "
+        "re-created only when it changes, never because the kubeconfig's content changed.",
+    )
 
     def kubeconfig_path(self) -> Path:
         """The file to read: the configured path, else kubectl's default."""
