@@ -37,7 +37,8 @@ class Capabilities:
     `self-signed` (kind, minikube: metrics-server must skip verification)."""
     network_policy: Literal["enforced", "not-enforced", "unknown"] = "unknown"
     """Whether the pod network enforces NetworkPolicy objects. The apps always declare them
-    (identical everywhere); where they are not enforced, `check`, `render` and the program say so."""
+    (identical everywhere); where they are not enforced, `check`, `render` and the program
+    say so."""
 
 
 @runtime_checkable
