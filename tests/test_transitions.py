@@ -1,0 +1,109 @@
+"""The transitions harness itself (tests/transitions.py): its rules on small programs, so a day-2
+test that relies on it cannot pass because the harness misreads a change."""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+from pulumi_command import remote
+from transitions import plan
+
+from components.recording import run_program
+
+CONNECTION = remote.ConnectionArgs(host="192.0.2.10", user="ubuntu")
+
+
+def _commands(
+    first_trigger: str = "a", stdin: str = "x", with_second: bool = True, delete_first=True
+):
+    def program() -> None:
+        first = remote.Command(
+            "first",
+            connection=CONNECTION,
+            create="sudo -n bash -s -- create",
+            delete="sudo -n bash -s -- delete",
+            stdin=f"# hybrid-kube step: first.sh\n{stdin}",
+            triggers=[first_trigger],
+            opts=pulumi.ResourceOptions(delete_before_replace=delete_first),
+        )
+        if with_second:
+            remote.Command(
+                "second",
+                connection=remote.ConnectionArgs(host="192.0.2.11", user="ubuntu"),
+                create="sudo -n bash -s -- create",
+                delete="sudo -n bash -s -- delete",
+                stdin="# hybrid-kube step: second.sh\n",
+                opts=pulumi.ResourceOptions(depends_on=[first]),
+            )
+
+    return run_program(program)
+
+
+def test_no_edit_plans_nothing():
+    assert not plan(_commands(), _commands()).changed
+
+
+def test_triggers_replace_and_other_inputs_rerun_create():
+    base = _commands()
+    replaced = plan(base, _commands(first_trigger="b"))
+    assert replaced.replaced == {"first": "triggers changed"}
+    assert [(a.resource, a.action) for a in replaced.host_actions] == [
+        ("first", "delete"),
+        ("first", "create"),
+    ]
+    # Without delete-before-replace the engine creates the new one first, deletes the old last.
+    later = plan(_commands(delete_first=False), _commands(first_trigger="b", delete_first=False))
+    assert [(a.resource, a.action) for a in later.host_actions] == [
+        ("first", "create"),
+        ("first", "delete"),
+    ]
+    rerun = plan(base, _commands(stdin="y"))
+    assert rerun.updated == ["first"] and not rerun.replaced
+    assert [(a.resource, a.script, a.action) for a in rerun.host_actions] == [
+        ("first", "first.sh", "create")
+    ]
+
+
+def test_removed_resources_are_deleted_dependents_first_with_their_old_host():
+    removed = plan(_commands(), _commands(with_second=False))
+    assert removed.deleted == ["second"]
+    assert [(a.resource, a.host, a.action) for a in removed.host_actions] == [
+        ("second", "192.0.2.11", "delete")
+    ]
+    both_gone = plan(_commands(), run_program(lambda: None))
+    assert [a.resource for a in both_gone.actions("delete")] == ["second", "first"]
+    assert both_gone.deleted_before("second", "first")
+    assert not both_gone.deleted_before("first", "second")
+    assert not both_gone.may_run_concurrently("first", "second")
+
+
+def _provider(kubeconfig_server: str, identifier: str | None):
+    kubeconfig = (
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n"
+        f"clusters: [{{name: k, cluster: {{server: '{kubeconfig_server}'}}}}]\n"
+        "users: [{name: u, user: {token: t}}]\n"
+    )
+
+    def program() -> None:
+        provider = k8s.Provider("p", kubeconfig=kubeconfig, cluster_identifier=identifier)
+        k8s.core.v1.Namespace(
+            "ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="demo"),
+            opts=pulumi.ResourceOptions(provider=provider),
+        )
+
+    return run_program(program)
+
+
+def test_kubernetes_provider_follows_cluster_identifier_when_set():
+    same_cluster = plan(_provider("https://a:6443", "id-1"), _provider("https://b:6443", "id-1"))
+    assert same_cluster.updated == ["p"] and not same_cluster.replaced
+    other = plan(_provider("https://a:6443", "id-1"), _provider("https://a:6443", "id-2"))
+    assert set(other.replaced) == {"p", "ns"}
+    assert "provider p is replaced" in other.replaced["ns"]
+
+
+def test_without_identifier_a_new_active_cluster_replaces_everything():
+    moved = plan(_provider("https://a:6443", None), _provider("https://b:6443", None))
+    assert set(moved.replaced) == {"p", "ns"}

@@ -1,0 +1,457 @@
+"""What a `pulumi up` would do when a stack file changes: record the program before and after an
+edit, then diff the two recordings the way the engine and the providers would.
+
+    from transitions import plan, record
+
+    before = record("onprem-lab")
+    after = record("onprem-lab", overrides={"hybrid-kube:kubeadm": {...}})
+    step = plan(before, after)
+    step.created, step.deleted, step.replaced, step.updated, step.host_actions
+    step.deleted_before("onprem-cp3-node", "onprem-cp3-join")
+
+The rules are the engine's and the providers' own, read at their source (versions as pinned in
+pyproject.toml):
+
+- a resource is matched by URN; one only in `after` is created, one only in `before` deleted;
+- it is replaced when its provider says so: `triggers` of a pulumi-command Command
+  (pulumi-command v1.2.1 provider/pkg/provider/common/inputs.go, `replaceOnChanges`); for
+  Kubernetes objects the provider's force-new fields (pulumi-kubernetes v4.32.0
+  provider/pkg/provider/diff.go: `metadata.name/namespace`, a StatefulSet's
+  `volumeClaimTemplates`, a Secret's data, ...), delete-before-replace when the object keeps its
+  name (provider.go); Helm releases on `name`/`namespace` (helm_release.go); the Kubernetes
+  provider on `clusterIdentifier` when set, else when the kubeconfig's active cluster changes
+  (provider.go DiffConfig); `replaceOnChanges` resource options; a replaced provider replaces
+  every resource created through it;
+- Azure properties that ARM does not change in place are listed in `ARM_IMMUTABLE`: an edit of
+  one plans as an update that ARM refuses at deploy time, reported in `refused_in_place`;
+- a Command whose inputs changed (not its triggers) runs its `create` again on its host (no
+  `update` command is set anywhere in this project); a deleted one runs its `delete`, with the
+  script and connection stored in the state, i.e. those of `before`;
+- deletes of resources that left the program run after every create and update, in reverse
+  dependency order (a resource before whatever it depends on, children before parents), and
+  independent deletes may run at the same time.
+
+Recordings are cached per (stack, overrides, secrets): a baseline is recorded once per session.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from support import run_main
+
+from components.recording import RecordedResource, Recording
+
+COMMAND = "command:remote:Command"
+K8S_PROVIDER = "pulumi:providers:kubernetes"
+HELM_RELEASE = "kubernetes:helm.sh/v3:Release"
+
+# pulumi-kubernetes v4.32.0 provider/pkg/provider/diff.go, for the kinds this project declares.
+_K8S_FORCE_NEW: dict[str, tuple[str, ...]] = {
+    "kubernetes:apps/v1:StatefulSet": (
+        "spec.podManagementPolicy",
+        "spec.revisionHistoryLimit",
+        "spec.selector",
+        "spec.serviceName",
+        "spec.volumeClaimTemplates",
+    ),
+    "kubernetes:apps/v1:Deployment": ("spec.selector",),
+    "kubernetes:apps/v1:DaemonSet": ("spec.selector",),
+    # Secrets and ConfigMaps are immutable to the provider unless enableSecretMutable /
+    # enableConfigMapMutable is set on it (neither is, here).
+    "kubernetes:core/v1:Secret": ("type", "stringData", "data"),
+    "kubernetes:core/v1:ConfigMap": ("binaryData", "data"),
+    "kubernetes:core/v1:PersistentVolumeClaim": (
+        "spec.accessModes",
+        "spec.selector",
+        "spec.storageClassName",
+        "spec.volumeName",
+    ),
+    "kubernetes:core/v1:Service": ("spec.clusterIP",),
+    "kubernetes:storage.k8s.io/v1:StorageClass": ("parameters", "provisioner"),
+    "kubernetes:rbac.authorization.k8s.io/v1:RoleBinding": ("roleRef",),
+    "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": ("roleRef",),
+}
+_K8S_METADATA_FORCE_NEW = ("metadata.name", "metadata.namespace")
+
+# Azure properties that force a new resource (pulumi-azure-native marks them; REFERENCES.md,
+# "AKS with pulumi-azure-native 3.x"): the engine plans a replacement.
+ARM_FORCE_NEW: dict[str, tuple[str, ...]] = {
+    "azure-native:resources:ResourceGroup": ("location", "resourceGroupName"),
+    "azure-native:containerservice:ManagedCluster": (
+        "location",
+        "resourceGroupName",
+        "resourceName",
+        "dnsPrefix",
+        "networkProfile",
+    ),
+    "azure-native:containerservice:AgentPool": (
+        "resourceGroupName",
+        "resourceName",
+        "agentPoolName",
+    ),
+}
+
+# Properties ARM refuses to change on an existing resource although the SDK plans an in-place
+# update: the edit fails minutes into `pulumi up` (AKS: "Changing property ... is not allowed").
+ARM_IMMUTABLE: dict[str, tuple[str, ...]] = {
+    "azure-native:containerservice:AgentPool": (
+        "vmSize",
+        "osDiskType",
+        "osDiskSizeGB",
+        "availabilityZones",
+        "maxPods",
+        "osType",
+        "vnetSubnetID",
+    ),
+    "azure-native:containerservice:ManagedCluster": tuple(
+        f"agentPoolProfiles[0].{key}"
+        for key in (
+            "vmSize",
+            "osDiskType",
+            "osDiskSizeGB",
+            "availabilityZones",
+            "maxPods",
+            "osType",
+            "vnetSubnetID",
+            "name",
+        )
+    ),
+}
+
+
+@dataclass(frozen=True)
+class HostAction:
+    """A script a remote command runs on a host because of the edit."""
+
+    resource: str
+    host: str
+    script: str
+    action: str
+    """`create` (a new step, a re-run, or the create half of a replacement) or `delete`."""
+
+
+@dataclass
+class Plan:
+    """What `pulumi up` does to go from `before` to `after`; see the module docstring."""
+
+    before: Recording
+    after: Recording
+    created: list[str] = field(default_factory=list)
+    deleted: list[str] = field(default_factory=list)
+    replaced: dict[str, str] = field(default_factory=dict)
+    """name -> why (the input or rule that forces the replacement)."""
+    updated: list[str] = field(default_factory=list)
+    """Names whose inputs changed without a replacement."""
+    refused_in_place: dict[str, str] = field(default_factory=dict)
+    """name -> the property ARM refuses to change on an existing resource."""
+    host_actions: list[HostAction] = field(default_factory=list)
+    """Scripts run on hosts, in an order the engine could use: the program's creates, re-runs and
+    replacements first (registration order), then the deletes (reverse dependency order)."""
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.created or self.deleted or self.replaced or self.updated)
+
+    def deleted_before(self, first: str, then: str) -> bool:
+        """True when the engine must finish deleting `first` before it starts deleting `then`:
+        `first` depends on `then` (directly or not) in the state the deletes are planned from."""
+        graph = _graph(self.before)
+        return _urn(self.before, then) in _reachable(graph, _urn(self.before, first))
+
+    def created_before(self, first: str, then: str) -> bool:
+        """True when `then` waits for `first` (directly or not) in the new program."""
+        graph = _graph(self.after)
+        return _urn(self.after, first) in _reachable(graph, _urn(self.after, then))
+
+    def may_run_concurrently(self, a: str, b: str) -> bool:
+        """True when neither delete waits for the other (the engine may run them in parallel)."""
+        return not (self.deleted_before(a, b) or self.deleted_before(b, a))
+
+    def actions(self, action: str | None = None, host: str | None = None) -> list[HostAction]:
+        return [
+            a
+            for a in self.host_actions
+            if (action is None or a.action == action) and (host is None or a.host == host)
+        ]
+
+    def summary(self) -> dict[str, Any]:
+        """A compact, comparable description (used by the docs table test)."""
+        return {
+            "created": sorted(self.created),
+            "deleted": sorted(self.deleted),
+            "replaced": sorted(self.replaced),
+            "updated": sorted(self.updated),
+            "refused_in_place": sorted(self.refused_in_place),
+            "deletes_on_hosts": [
+                f"{a.script} on {a.host}" for a in self.host_actions if a.action == "delete"
+            ],
+        }
+
+
+# -- recording ----------------------------------------------------------------------------------
+
+
+def record(
+    stack: str,
+    overrides: Mapping[str, Any] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+) -> Recording:
+    """The whole program for `stacks/Pulumi.<stack>.yaml` with `overrides`, recorded once."""
+    return _record(stack, _key(overrides), _key(secrets))
+
+
+def _key(values: Mapping[str, Any] | None) -> str:
+    return json.dumps(dict(values or {}), sort_keys=True)
+
+
+@functools.lru_cache(maxsize=64)
+def _record(stack: str, overrides: str, secrets: str) -> Recording:
+    return run_main(stack, overrides=json.loads(overrides), secrets=json.loads(secrets))
+
+
+# -- planning -----------------------------------------------------------------------------------
+
+
+def plan(before: Recording, after: Recording) -> Plan:
+    """Diff two recordings as the engine would; see the module docstring for the rules."""
+    result = Plan(before=before, after=after)
+    old, new = before.by_urn(), after.by_urn()
+    replaced_providers: set[str] = set()
+    for resource in after.resources:  # registration order: providers before their users
+        previous = old.get(resource.urn)
+        if previous is None:
+            result.created.append(resource.name)
+            continue
+        why = _replace_reason(previous, resource, replaced_providers)
+        if why is not None:
+            result.replaced[resource.name] = why
+            if resource.type.startswith("pulumi:providers:"):
+                replaced_providers.add(resource.urn)
+            continue
+        if _inputs_differ(previous, resource):
+            result.updated.append(resource.name)
+            refused = _refused_in_place(previous, resource)
+            if refused is not None:
+                result.refused_in_place[resource.name] = refused
+    result.deleted = [r.name for r in before.resources if r.urn not in new]
+    result.host_actions = _host_actions(result, old, new)
+    return result
+
+
+def _replace_reason(
+    old: RecordedResource, new: RecordedResource, replaced_providers: set[str]
+) -> str | None:
+    if new.provider_urn and new.provider_urn in replaced_providers:
+        return f"its provider {_last(new.provider_urn)} is replaced"
+    for path in new.replace_on_changes:
+        if _get(old.inputs, path) != _get(new.inputs, path):
+            return f"replaceOnChanges: {path}"
+    if new.type == COMMAND:
+        if old.inputs.get("triggers") != new.inputs.get("triggers"):
+            return "triggers changed"
+        return None
+    if new.type == K8S_PROVIDER:
+        return _provider_replace_reason(old.inputs, new.inputs)
+    if new.type == HELM_RELEASE:
+        paths: Iterable[str] = ("name", "namespace")
+    elif new.type.startswith("kubernetes:"):
+        paths = (*_K8S_METADATA_FORCE_NEW, *_K8S_FORCE_NEW.get(new.type, ()))
+    else:
+        paths = ARM_FORCE_NEW.get(new.type, ())
+    for path in paths:
+        if _get(old.inputs, path) != _get(new.inputs, path):
+            return f"{path} changed"
+    return None
+
+
+def _provider_replace_reason(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    """pulumi-kubernetes DiffConfig: the identity decides when both sides set one."""
+    key = "clusterIdentifier"
+    if key in old and key in new:
+        return f"{key} changed" if old[key] != new[key] else None
+    if _active_cluster(old) != _active_cluster(new):
+        return "the kubeconfig's active cluster changed"
+    return None
+
+
+def _active_cluster(inputs: Mapping[str, Any]) -> Any:
+    import yaml
+
+    try:
+        config = yaml.safe_load(inputs.get("kubeconfig") or "") or {}
+    except yaml.YAMLError:
+        return inputs.get("kubeconfig")
+    if not isinstance(config, dict):
+        return inputs.get("kubeconfig")
+    context_name = inputs.get("context") or config.get("current-context")
+    contexts = {c.get("name"): c.get("context", {}) for c in config.get("contexts") or []}
+    cluster_name = inputs.get("cluster") or contexts.get(context_name, {}).get("cluster")
+    clusters = {c.get("name"): c.get("cluster") for c in config.get("clusters") or []}
+    return clusters.get(cluster_name)
+
+
+def _refused_in_place(old: RecordedResource, new: RecordedResource) -> str | None:
+    for path in ARM_IMMUTABLE.get(new.type, ()):
+        if _get(old.inputs, path) != _get(new.inputs, path):
+            return path
+    return None
+
+
+def _inputs_differ(old: RecordedResource, new: RecordedResource) -> bool:
+    ignored = set(new.ignore_changes)
+    keys = (set(old.inputs) | set(new.inputs)) - ignored
+    if any(old.inputs.get(k) != new.inputs.get(k) for k in keys):
+        # A change only under an ignored nested path is no change.
+        return _differs_outside(old.inputs, new.inputs, ignored)
+    return False
+
+
+def _differs_outside(old: Any, new: Any, ignored: set[str], prefix: str = "") -> bool:
+    if prefix and prefix in ignored:
+        return False
+    if isinstance(old, dict) and isinstance(new, dict):
+        return any(
+            _differs_outside(old.get(k), new.get(k), ignored, f"{prefix}.{k}" if prefix else k)
+            for k in set(old) | set(new)
+        )
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return any(
+            _differs_outside(a, b, ignored, f"{prefix}[{i}]")
+            for i, (a, b) in enumerate(zip(old, new, strict=True))
+        )
+    return old != new
+
+
+# -- host actions ---------------------------------------------------------------------------------
+
+
+def _host_actions(
+    result: Plan, old: Mapping[str, RecordedResource], new: Mapping[str, RecordedResource]
+) -> list[HostAction]:
+    actions: list[HostAction] = []
+    # Replaced without delete-before-replace: the old one goes with the deletes, at the end.
+    late_deletes: set[str] = set()
+    for resource in result.after.resources:
+        if resource.type != COMMAND:
+            continue
+        if resource.name in result.replaced:
+            previous = old[resource.urn]
+            if not resource.delete_before_replace:
+                late_deletes.add(resource.urn)
+            elif previous.inputs.get("delete"):
+                actions.append(_action(previous, "delete"))
+            actions.append(_action(resource, "create"))
+        elif resource.name in result.created or resource.name in result.updated:
+            actions.append(_action(resource, "create"))
+    for urn in _reverse_dependency_order(result.before):
+        gone = old[urn]
+        leaves = urn not in new or urn in late_deletes
+        if leaves and gone.type == COMMAND and gone.inputs.get("delete"):
+            actions.append(_action(gone, "delete"))
+    return actions
+
+
+def _action(resource: RecordedResource, action: str) -> HostAction:
+    return HostAction(
+        resource=resource.name,
+        host=str((resource.inputs.get("connection") or {}).get("host", "")),
+        script=_script(resource.inputs.get("stdin") or ""),
+        action=action,
+    )
+
+
+_STEP = re.compile(r"^# hybrid-kube step: (\S+)", re.MULTILINE)
+
+
+def _script(stdin: str) -> str:
+    match = _STEP.search(stdin)
+    return match.group(1) if match else "(inline)"
+
+
+# -- graphs ---------------------------------------------------------------------------------------
+
+
+_GRAPHS: dict[int, tuple[Recording, dict[str, frozenset[str]]]] = {}
+
+
+def _graph(recording: Recording) -> dict[str, frozenset[str]]:
+    """Each resource's URN -> what it waits for: dependencies, parent, provider, deletedWith."""
+    cached = _GRAPHS.get(id(recording))
+    if cached is not None and cached[0] is recording:
+        return cached[1]
+    graph: dict[str, frozenset[str]] = {}
+    for r in recording.resources:
+        edges = set(r.dependencies)
+        for deps in r.property_dependencies.values():
+            edges |= deps
+        if r.parent:
+            edges.add(r.parent)
+        if r.provider_urn:
+            edges.add(r.provider_urn)
+        if r.deleted_with:
+            edges.add(r.deleted_with)
+        graph[r.urn] = frozenset(edges)
+    _GRAPHS[id(recording)] = (recording, graph)
+    return graph
+
+
+def _reachable(graph: Mapping[str, frozenset[str]], start: str) -> set[str]:
+    seen: set[str] = set()
+    stack = list(graph.get(start, ()))
+    while stack:
+        urn = stack.pop()
+        if urn in seen:
+            continue
+        seen.add(urn)
+        stack.extend(graph.get(urn, ()))
+    return seen
+
+
+def _reverse_dependency_order(recording: Recording) -> list[str]:
+    """URNs with every resource before the ones it depends on (dependents deleted first)."""
+    graph = _graph(recording)
+    order: list[str] = []
+    done: set[str] = set()
+
+    def visit(urn: str) -> None:
+        if urn in done:
+            return
+        done.add(urn)
+        for dependency in sorted(graph.get(urn, ())):
+            visit(dependency)
+        order.append(urn)
+
+    for r in recording.resources:
+        visit(r.urn)
+    return [urn for urn in reversed(order) if urn in graph]
+
+
+# -- small helpers --------------------------------------------------------------------------------
+
+
+def _urn(recording: Recording, name: str) -> str:
+    return recording.named(name).urn
+
+
+def _last(urn: str) -> str:
+    return urn.rsplit("::", 1)[-1]
+
+
+_PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _get(value: Any, path: str) -> Any:
+    """`a.b[0].c` inside nested dicts/lists; None where missing."""
+    for name, index in _PATH_PART.findall(path):
+        if name:
+            value = value.get(name) if isinstance(value, dict) else None
+        else:
+            i = int(index)
+            value = value[i] if isinstance(value, list) and i < len(value) else None
+    return value
