@@ -107,3 +107,21 @@ def test_kubernetes_provider_follows_cluster_identifier_when_set():
 def test_without_identifier_a_new_active_cluster_replaces_everything():
     moved = plan(_provider("https://a:6443", None), _provider("https://b:6443", None))
     assert set(moved.replaced) == {"p", "ns"}
+
+
+def test_deleting_or_replacing_a_protected_resource_refuses_the_update():
+    def program(trigger: str, protect: bool = True):
+        def run() -> None:
+            remote.Command(
+                "kept",
+                connection=CONNECTION,
+                create="true",
+                triggers=[trigger],
+                opts=pulumi.ResourceOptions(protect=protect),
+            )
+
+        return run_program(run)
+
+    assert plan(program("a"), program("b")).protected == ["kept"]
+    assert plan(program("a"), run_program(lambda: None)).refused
+    assert not plan(program("a", protect=False), program("b", protect=False)).refused

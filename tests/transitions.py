@@ -27,6 +27,8 @@ pyproject.toml):
 - a Command whose inputs changed (not its triggers) runs its `create` again on its host (no
   `update` command is set anywhere in this project); a deleted one runs its `delete`, with the
   script and connection stored in the state, i.e. those of `before`;
+- a protected resource (`protect=True` in the state) that would be deleted or replaced makes the
+  preview fail: nothing changes (`protected`, `refused`);
 - deletes of resources that left the program run after every create and update, in reverse
   dependency order (a resource before whatever it depends on, children before parents), and
   independent deletes may run at the same time.
@@ -150,9 +152,17 @@ class Plan:
     """Names whose inputs changed without a replacement."""
     refused_in_place: dict[str, str] = field(default_factory=dict)
     """name -> the property ARM refuses to change on an existing resource."""
+    protected: list[str] = field(default_factory=list)
+    """Protected resources the edit would delete or replace: the preview fails on them, so the
+    whole `pulumi up` is refused before anything changes."""
     host_actions: list[HostAction] = field(default_factory=list)
     """Scripts run on hosts, in an order the engine could use: the program's creates, re-runs and
     replacements first (registration order), then the deletes (reverse dependency order)."""
+
+    @property
+    def refused(self) -> bool:
+        """True when the engine refuses the whole update (a protected resource would go)."""
+        return bool(self.protected)
 
     @property
     def changed(self) -> bool:
@@ -188,6 +198,7 @@ class Plan:
             "replaced": sorted(self.replaced),
             "updated": sorted(self.updated),
             "refused_in_place": sorted(self.refused_in_place),
+            "protected": sorted(self.protected),
             "deletes_on_hosts": [
                 f"{a.script} on {a.host}" for a in self.host_actions if a.action == "delete"
             ],
@@ -240,6 +251,11 @@ def plan(before: Recording, after: Recording) -> Plan:
             if refused is not None:
                 result.refused_in_place[resource.name] = refused
     result.deleted = [r.name for r in before.resources if r.urn not in new]
+    result.protected = [
+        r.name
+        for r in before.resources
+        if r.protect and (r.urn not in new or r.name in result.replaced)
+    ]
     result.host_actions = _host_actions(result, old, new)
     return result
 
