@@ -19,6 +19,9 @@ except SettingsError as error:
     # RunError ends the program with this message alone: no traceback from inside the SDK.
     raise pulumi.RunError(str(error)) from None
 
+for warning in settings.warnings:
+    pulumi.log.warn(warning)
+
 cluster = create_cluster(settings)
 platform = Platform(
     "platform",

@@ -30,6 +30,7 @@ from .base import problems_from_validation_error as _problems_from
 from .existing import ExistingSettings
 from .kubeadm import KubeadmSettings
 from .platform import PlatformSettings
+from .releases import DEFAULT_VERSION, SUPPORTED_MINORS, end_of_life_warning
 
 __all__ = [
     "NAMESPACE",
@@ -48,10 +49,6 @@ __all__ = [
 
 Target = Literal["aks", "kubeadm", "existing"]
 
-# Kubernetes minors this project deploys and validates against (kubeadm config v1beta4 exists
-# from 1.31; the schema validator bundles every one of these).
-SUPPORTED_MINORS = tuple(f"1.{minor}" for minor in range(31, 37))
-DEFAULT_VERSION = "1.34"
 
 _VERSION = re.compile(r"^v?(?P<minor>1\.\d{1,2})(?:\.(?P<patch>\d{1,3}))?$")
 
@@ -159,6 +156,15 @@ class Settings(StrictModel):
                 )
 
     # -- derived views -------------------------------------------------------------------------
+
+    @property
+    def warnings(self) -> list[str]:
+        """Valid but worth saying: `check` prints these and the program logs them."""
+        found = []
+        eol = end_of_life_warning(self.kubernetes_minor)
+        if eol:
+            found.append(f"{NAMESPACE}:kubernetesVersion: {eol}")
+        return found
 
     @property
     def kubernetes_minor(self) -> str:
