@@ -4,23 +4,29 @@
     hybrid-kube render onprem-lab           run the real program under Pulumi's mock engine and
                                             write everything it would deploy to render/onprem-lab/
 
+Both end with the warnings a `pulumi up` would print (e.g. NetworkPolicies the target does not
+enforce); warnings do not change the exit code.
+
 Exit codes: 0 success, 1 invalid configuration or a failing program, 2 bad usage or no such stack.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import runpy
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pulumi
 import yaml
 
+from .cluster import Capabilities
 from .settings import NAMESPACE, Settings, SettingsError, load_settings
 from .stackfile import PROJECT_ROOT, StackConfig, load_stack, stack_names
 
@@ -95,6 +101,9 @@ def _check(stack: StackConfig) -> int:
 def summary_lines(stack: StackConfig, settings: Settings) -> list[str]:
     from apps import CATALOG
 
+    from .platform import describe_target, network_policy_notice
+
+    capabilities, program_warnings = cluster_capabilities(stack, settings)
     apps = settings.selected_apps(CATALOG)
     platform = settings.platform
     addons = [
@@ -106,13 +115,70 @@ def summary_lines(stack: StackConfig, settings: Settings) -> list[str]:
         f"  kubernetesVersion:  {settings.kubernetes_version}",
         f"  apps:               {', '.join(apps)}",
         f"  platform add-ons:   {', '.join(addons) or 'none'} (only where the target lacks them)",
+        f"  NetworkPolicy:      {capabilities.network_policy if capabilities else 'unknown'}",
     ]
     section = settings.target_settings.model_dump(by_alias=True, exclude_none=True, mode="json")
     lines.append(f"  {settings.target}:")
     lines += ["    " + line for line in yaml.safe_dump(section, sort_keys=False).splitlines()]
     lines.append("  secrets:")
     lines += ["    " + line for line in _secret_lines(stack, settings, apps)]
+    notice = network_policy_notice(
+        capabilities.network_policy if capabilities else "unknown", describe_target(settings)
+    )
+    lines += _warning_lines([*settings.warnings, *program_warnings, *filter(None, [notice])])
     return lines
+
+
+def _warning_lines(warnings: Sequence[str]) -> list[str]:
+    unique = list(dict.fromkeys(warnings))
+    return ["warnings:", *(f"  - {w}" for w in unique)] if unique else []
+
+
+def cluster_capabilities(
+    stack: StackConfig, settings: Settings
+) -> tuple[Capabilities | None, list[str]]:
+    """What the stack's cluster guarantees, read from the cluster object the program builds.
+
+    The target's component (the same `create_cluster` as `pulumi up`) is built under the mock
+    engine: no credentials, hosts or network, well under a second. Returns its `capabilities`
+    (None when it cannot be built offline; the reason is among the warnings) and the warnings
+    it logged.
+    """
+    from .recording import run_program
+    from .targets import create_cluster
+
+    built: list[Any] = []
+    with captured_warnings() as warnings:
+        try:
+            run_program(
+                lambda: built.append(create_cluster(settings)),
+                stack.config,
+                stack.secret_keys,
+                project=stack.project,
+                stack=stack.stack,
+            )
+        except Exception as error:  # reported as a warning; `render` shows the full failure
+            warnings.append(f"the cluster could not be evaluated offline: {error}")
+    return (built[0].capabilities if built else None), warnings
+
+
+@contextlib.contextmanager
+def captured_warnings() -> Iterator[list[str]]:
+    """Collect what the program logs with `pulumi.log.warn` (the mock engine's root logger)."""
+    found: list[str] = []
+
+    class _Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.name == "root":  # the engine's; not a library's own logger
+                found.append(record.getMessage())
+
+    handler = _Collect(level=logging.WARNING)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield found
+    finally:
+        root.removeHandler(handler)
 
 
 def _secret_lines(stack: StackConfig, settings: Settings, apps: list[str]) -> list[str]:
@@ -167,14 +233,21 @@ def _render(stack: StackConfig, root: Path, out: Path) -> int:
         except pulumi.RunError as error:
             errors.append(error)
 
-    recording = run_program(
-        program, stack.config, stack.secret_keys, project=stack.project, stack=stack.stack
-    )
+    with captured_warnings() as warnings:
+        recording = run_program(
+            program, stack.config, stack.secret_keys, project=stack.project, stack=stack.stack
+        )
     if errors:
         print(f"error: {errors[0]}", file=sys.stderr)
         return EXIT_INVALID
     mask = _secret_strings(stack)
-    result = render(recording, out, title=f"hybrid-kube render: stack {stack.stack}", mask=mask)
+    result = render(
+        recording,
+        out,
+        title=f"hybrid-kube render: stack {stack.stack}",
+        mask=mask,
+        warnings=warnings,
+    )
     print(f"  {len(recording.resources)} resources declared")
     for what, count in result.counts.items():
         print(f"  {what:<20}{count}")
@@ -182,6 +255,8 @@ def _render(stack: StackConfig, root: Path, out: Path) -> int:
         f"wrote {len(result.files)} files to {_relative(out)} in "
         f"{time.perf_counter() - started:.1f}s; start with {_relative(out / 'summary.md')}"
     )
+    for line in _warning_lines(result.notices):
+        print(line)
     return EXIT_OK
 
 

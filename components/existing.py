@@ -7,12 +7,28 @@ import yaml
 
 from .cluster import Capabilities, kubernetes_provider, secret_kubeconfig
 from .settings import ExistingSettings
+from .settings.existing import ExistingCapabilities
 
-# kind, minikube and Docker Desktop all ship a default StorageClass; none serves metrics, and only
-# Docker Desktop answers LoadBalancer Services, so the platform adds the other two.
-EXISTING_CAPABILITIES = Capabilities(
-    load_balancer=False, default_storage_class=True, metrics_server=False
-)
+
+def existing_capabilities(declared: ExistingCapabilities) -> Capabilities:
+    """What the stack declares its cluster has (`hybrid-kube:existing.capabilities`).
+
+    Kubelets of kind, minikube and Docker Desktop serve self-signed certificates, so a
+    metrics-server added here skips their verification.
+    """
+    return Capabilities(
+        load_balancer=declared.load_balancer,
+        default_storage_class=declared.default_storage_class,
+        metrics_server=declared.metrics_server,
+        kubelet_serving_certificates="self-signed",
+        network_policy=declared.network_policy,
+    )
+
+
+# Undeclared: kind, minikube and Docker Desktop all ship a default StorageClass; none serves
+# metrics, only Docker Desktop answers LoadBalancer Services, and whether the pod network
+# enforces NetworkPolicy depends on the tool and its version: unknown.
+EXISTING_CAPABILITIES = existing_capabilities(ExistingCapabilities())
 
 
 class ExistingCluster(pulumi.ComponentResource):
@@ -26,7 +42,7 @@ class ExistingCluster(pulumi.ComponentResource):
         text = path.read_text(encoding="utf-8")
         self.kubeconfig = secret_kubeconfig(text)
         self.cluster_identifier = args.cluster_identifier or f"existing:{_context(text, args)}"
-        self.capabilities = EXISTING_CAPABILITIES
+        self.capabilities = existing_capabilities(args.capabilities)
         self.ready: list[pulumi.Resource] = []
         self.provider = kubernetes_provider(
             f"{name}-provider",

@@ -6,9 +6,12 @@
 | LoadBalancer Services | MetalLB in L2 mode with the stack's `loadBalancerAddresses`        |
 | metrics.k8s.io        | metrics-server (+ kubelet serving-CSR approver on kubeadm)         |
 | default StorageClass  | a local-path provisioner on the nodes' disks                       |
+| NetworkPolicy         | cannot be added: where the pod network does not enforce it (or it  |
+|                       | is unknown), the program, `check` and `render` say so              |
 
 Apps never see which of these were added: they get an `IngressInfo` and a cluster that answers
-the same APIs. Chart versions live in `components/versions.py`.
+the same APIs. Chart versions, and the upstream files every values key below was checked in,
+live in `components/versions.py`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import pulumi_kubernetes as k8s
 
 from . import helm, versions
 from .cluster import Capabilities, Cluster
-from .settings import PlatformSettings, Settings
+from .settings import ExistingSettings, PlatformSettings, Settings
 from .versions import Chart
 from .workload import IngressInfo
 
@@ -45,6 +48,8 @@ class PlatformArgs:
     """Known node names and addresses (kubeadm), so serving CSRs are approved for them only."""
     depends_on: Sequence[pulumi.Resource] = ()
     """What must exist before any add-on installs (e.g. the kubeadm cluster's network plugin)."""
+    target_description: str = "this cluster"
+    """How notices name the target and what decides its pod network (`describe_target`)."""
 
     @classmethod
     def for_cluster(cls, cluster: Cluster, settings: Settings) -> PlatformArgs:
@@ -55,6 +60,7 @@ class PlatformArgs:
             load_balancer_addresses=tuple(kubeadm.load_balancer_addresses) if kubeadm else (),
             nodes=tuple(Node(h.name, h.address) for h in kubeadm.hosts) if kubeadm else (),
             depends_on=tuple(cluster.ready),
+            target_description=describe_target(settings),
         )
 
 
@@ -83,18 +89,33 @@ class Platform(pulumi.ComponentResource):
                 after=load_balancer,
             )
             self.ingress = IngressInfo(INGRESS_CLASS, INGRESS_NAMESPACE, wanted.ingress_domain)
-        self.register_outputs({"releases": {k: r.name for k, r in self.releases.items()}})
+        # What the platform cannot add, said once per run; `render` reads `notices` back.
+        notice = network_policy_notice(has.network_policy, args.target_description)
+        self.notices = [notice] if notice else []
+        for notice in self.notices:
+            pulumi.log.warn(notice, resource=self)
+        self.register_outputs(
+            {
+                "releases": {k: r.name for k, r in self.releases.items()},
+                "networkPolicy": has.network_policy,
+                "notices": self.notices,
+            }
+        )
 
     # -- building blocks ---------------------------------------------------------------------
 
     def _namespace(self, name: str, pod_security: str) -> k8s.core.v1.Namespace:
+        """A namespace whose Pod Security level is enforced, audited and warned alike.
+
+        One level for all three modes: a `warn` stricter than `enforce` would print a warning
+        on every pod of a privileged add-on (MetalLB's speaker, the hostpath provisioner).
+        """
         return k8s.core.v1.Namespace(
             f"{self._name}-{name}-namespace",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=name,
                 labels={
-                    "pod-security.kubernetes.io/enforce": pod_security,
-                    "pod-security.kubernetes.io/warn": "restricted",
+                    **pod_security_labels(pod_security),
                     "app.kubernetes.io/managed-by": "hybrid-kube",
                 },
             ),
@@ -108,6 +129,7 @@ class Platform(pulumi.ComponentResource):
         namespace: pulumi.Input[str],
         values: dict,
         depends_on: Sequence[pulumi.Resource] = (),
+        skip_crds: bool = False,
     ) -> k8s.helm.v3.Release:
         release = helm.release(
             f"{self._name}-{key}",
@@ -115,6 +137,7 @@ class Platform(pulumi.ComponentResource):
             name=key,
             namespace=namespace,
             values=values,
+            skip_crds=skip_crds,
             opts=pulumi.ResourceOptions(parent=self, depends_on=[*self._depends_on, *depends_on]),
         )
         self.releases[key] = release
@@ -123,7 +146,9 @@ class Platform(pulumi.ComponentResource):
     def _metallb(self, addresses: Sequence[str]) -> list[pulumi.Resource]:
         # The speaker needs host networking to answer ARP: privileged namespace.
         namespace = self._namespace("metallb-system", "privileged")
-        release = self._release("metallb", versions.METALLB, namespace.metadata.name, {})
+        release = self._release(
+            "metallb", versions.METALLB, namespace.metadata.name, METALLB_VALUES
+        )
         # The custom resources need the chart's CRDs and webhook: the Release awaits both.
         after = pulumi.ResourceOptions(parent=self, depends_on=[release])
         meta = k8s.meta.v1.ObjectMetaArgs(name="default", namespace=namespace.metadata.name)
@@ -194,40 +219,108 @@ class Platform(pulumi.ComponentResource):
             "traefik",
             versions.TRAEFIK,
             namespace.metadata.name,
-            {
-                "deployment": {"replicas": 2},
-                "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
-                "ingressClass": {"enabled": True, "isDefaultClass": True, "name": INGRESS_CLASS},
-                "providers": {
-                    "kubernetesIngress": {"enabled": True},
-                    "kubernetesCRD": {"enabled": True},
-                },
-                "service": {"type": service_type},
-                # Set explicitly, so the restricted namespace admits the pods whatever the
-                # chart's defaults of the day are.
-                "podSecurityContext": {
-                    "runAsNonRoot": True,
-                    "runAsUser": 65532,
-                    "runAsGroup": 65532,
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "securityContext": {
-                    "allowPrivilegeEscalation": False,
-                    "readOnlyRootFilesystem": True,
-                    "capabilities": {"drop": ["ALL"]},
-                    "seccompProfile": {"type": "RuntimeDefault"},
-                },
-                "resources": {
-                    "requests": {"cpu": "100m", "memory": "64Mi"},
-                    "limits": {"cpu": "500m", "memory": "256Mi"},
-                },
-            },
+            traefik_values(service_type),
             depends_on=after,
+            # The apps use only `Ingress`, and the IngressRoute provider is off (below): the
+            # chart's `crds/` (Traefik's and Traefik Hub's CRDs), which Helm installs once and
+            # never upgrades, are not installed at all. The chart's own traefik-crds chart is
+            # deprecated since v38.0.2 (README at v41.3.0), so skipping them is the supported
+            # way when no CRD is used.
+            skip_crds=True,
         )
 
 
+# MetalLB in L2 mode only: the chart's default BGP backend, the frr-k8s subchart (a DaemonSet
+# with FRR on every node, `frrk8s.enabled: true` in values.yaml at v0.16.1), is not needed for
+# ARP announcements. Turning it off on a running cluster removes frr-k8s in the next upgrade;
+# the speakers restart once (L2 announcements move briefly).
+METALLB_VALUES: dict = {"frrk8s": {"enabled": False}}
+
+
+def traefik_values(service_type: str) -> dict:
+    """Values for the Traefik chart (keys as in traefik/values.yaml at the pinned chart)."""
+    return {
+        "deployment": {"replicas": 2},
+        "podDisruptionBudget": {"enabled": True, "maxUnavailable": 1},
+        "ingressClass": {"enabled": True, "isDefaultClass": True, "name": INGRESS_CLASS},
+        "providers": {
+            "kubernetesIngress": {"enabled": True},
+            # IngressRoute & co: unused (apps declare plain Ingress); off, so Traefik neither
+            # watches nor needs the CRDs that are not installed (`skip_crds`).
+            "kubernetesCRD": {"enabled": False},
+        },
+        # Since chart v40 the Service type lives under `service.spec` (templates/_service.tpl
+        # renders `.service.spec` and nothing else); a `service.type` is ignored silently.
+        "service": {"spec": {"type": service_type}},
+        # Set explicitly, so the restricted namespace admits the pods whatever the chart's
+        # defaults of the day are.
+        "podSecurityContext": {
+            "runAsNonRoot": True,
+            "runAsUser": 65532,
+            "runAsGroup": 65532,
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "securityContext": {
+            "allowPrivilegeEscalation": False,
+            "readOnlyRootFilesystem": True,
+            "capabilities": {"drop": ["ALL"]},
+            "seccompProfile": {"type": "RuntimeDefault"},
+        },
+        "resources": {
+            "requests": {"cpu": "100m", "memory": "64Mi"},
+            "limits": {"cpu": "500m", "memory": "256Mi"},
+        },
+    }
+
+
+def pod_security_labels(level: str) -> dict[str, str]:
+    """The Pod Security Admission labels of a namespace: one level for every mode."""
+    return {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
+
+
+def describe_target(settings: Settings) -> str:
+    """The target and what decides its pod network, as notices name it."""
+    if settings.target == "kubeadm" and settings.kubeadm is not None:
+        return f"kubeadm cluster with kubeadm.cni: {settings.kubeadm.cni}"
+    if settings.target == "aks":
+        return "AKS cluster"
+    existing = settings.existing or ExistingSettings()
+    context = existing.context or "the kubeconfig's current context"
+    return (
+        f"existing cluster ({context}) with existing.capabilities.networkPolicy: "
+        f"{existing.capabilities.network_policy}"
+    )
+
+
+def network_policy_notice(network_policy: str, target: str) -> str | None:
+    """What to tell the user when the apps' NetworkPolicies may not hold; None when enforced.
+
+    The apps declare the same policies on every target (default deny, then only their declared
+    peers); a pod network that ignores them stores them and lets all traffic through.
+    """
+    if network_policy == "enforced":
+        return None
+    if network_policy == "not-enforced":
+        return (
+            f"NetworkPolicies are declared but not enforced on this target: {target}. Traffic "
+            "they deny still flows (any pod can reach every app's Services, data stores "
+            "included); use a pod network that enforces them (Calico, Cilium, kind >= v0.24) "
+            "before relying on them."
+        )
+    return (
+        f"NetworkPolicies are declared but enforcement is unknown on this target: {target}. "
+        "Treat them as not enforced until it is known; for an existing cluster, declare it in "
+        "hybrid-kube:existing.capabilities.networkPolicy (stacks/Pulumi.local.yaml lists "
+        "common clusters)."
+    )
+
+
 def csr_approver_values(nodes: Sequence[Node]) -> dict:
-    """Approve kubelet serving certificates for exactly the known nodes and their addresses."""
+    """Approve kubelet serving certificates for exactly the known nodes and their addresses.
+
+    Sorted by name, so that reordering the stack's hosts changes nothing in the release.
+    """
+    nodes = sorted(nodes, key=lambda n: n.name)
     names = "|".join(re.escape(n.name) for n in nodes) or "a^"  # "a^" matches nothing
     return {
         "providerRegex": f"^({names})$",

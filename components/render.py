@@ -6,11 +6,14 @@ Layout under the output folder:
     hosts/<host>/<NN>-<step>.sh                 each host's remote commands, in run order
     helm/<release>.yaml                         chart, repository, version, namespace, values
     azure/<resource>.json                       every Azure resource's inputs
-    summary.md                                  counts by type, outputs, dependency graph (Mermaid)
+    summary.md                                  notices, counts by type, outputs, dependency graph
 
 Secret inputs are written as `(secret)`; values only a deploy knows are the recorder's
 `(known after deploy: ...)` placeholders. `mask` names further strings (e.g. the stack's secret
 config values) that must never reach a file, wherever they appear.
+
+Notices are what components register as a `notices` output: things the program warns about
+that no resource shows (e.g. NetworkPolicies a target does not enforce). They head summary.md.
 """
 
 from __future__ import annotations
@@ -38,6 +41,7 @@ class RenderResult:
     out: Path
     files: list[Path] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=dict)
+    notices: list[str] = field(default_factory=list)
 
 
 class _Writer:
@@ -57,9 +61,18 @@ class _Writer:
 
 
 def render(
-    recording: Recording, out: Path, *, title: str, mask: Iterable[str] = ()
+    recording: Recording,
+    out: Path,
+    *,
+    title: str,
+    mask: Iterable[str] = (),
+    warnings: Iterable[str] = (),
 ) -> RenderResult:
-    """Write `recording` under `out`, replacing what an earlier render wrote there."""
+    """Write `recording` under `out`, replacing what an earlier render wrote there.
+
+    `warnings` are what the program logged while it ran; with the components' recorded
+    `notices` they head summary.md and come back in `RenderResult.notices`.
+    """
     out.mkdir(parents=True, exist_ok=True)
     for name in _OWNED:
         target = out / name
@@ -74,8 +87,20 @@ def render(
         "azure resources": _azure(recording, writer),
         "host commands": _hosts(recording, writer),
     }
-    writer.write("summary.md", _summary(recording, title, counts))
-    return RenderResult(out=out, files=writer.files, counts=counts)
+    notices = list(dict.fromkeys([*warnings, *recorded_notices(recording)]))
+    writer.write("summary.md", _summary(recording, title, counts, notices))
+    return RenderResult(out=out, files=writer.files, counts=counts, notices=notices)
+
+
+def recorded_notices(recording: Recording) -> list[str]:
+    """Every component's registered `notices`, in registration order, each once."""
+    found: list[str] = []
+    for resource in recording.resources:
+        outputs, _ = recording.component_outputs.get(resource.urn, ({}, frozenset()))
+        for notice in outputs.get("notices") or []:
+            if isinstance(notice, str) and notice not in found:
+                found.append(notice)
+    return found
 
 
 def redacted_inputs(resource: RecordedResource) -> dict[str, Any]:
@@ -123,6 +148,8 @@ def _helm(recording: Recording, writer: _Writer) -> int:
             "version": inputs.get("version"),
             "values": inputs.get("values", {}),
         }
+        if inputs.get("skipCrds"):
+            document["skipCrds"] = True  # the chart's crds/ folder is not installed
         writer.write(
             f"helm/{_safe(document['release'])}.yaml",
             f"# {resource.urn}\n" + yaml.safe_dump(document, sort_keys=False),
@@ -198,9 +225,12 @@ def _topological(resources: list[RecordedResource]) -> list[RecordedResource]:
     return ordered
 
 
-def _summary(recording: Recording, title: str, counts: dict[str, int]) -> str:
+def _summary(recording: Recording, title: str, counts: dict[str, int], notices: list[str]) -> str:
     by_type = Counter(r.type for r in recording.resources)
-    lines = [f"# {title}", "", "## Files", ""]
+    lines = [f"# {title}", ""]
+    if notices:
+        lines += ["## Warnings", ""] + [f"- {notice}" for notice in notices] + [""]
+    lines += ["## Files", ""]
     lines += [f"- {what}: {count}" for what, count in counts.items()]
     lines += ["", "## Resources by type", "", "| type | count |", "| --- | ---: |"]
     lines += [f"| `{t}` | {n} |" for t, n in sorted(by_type.items())]

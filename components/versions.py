@@ -11,24 +11,71 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Chart:
-    """A Helm chart pinned by repository, name and exact version."""
+    """A Helm chart pinned by repository, name and exact version.
+
+    `checked_against` names the upstream file(s), as `owner/repo@tag:path`, in which every
+    values key this project sets for the chart was read: Helm ignores unknown keys silently,
+    and keys are renamed between chart majors, so a key is only trusted once it has been seen
+    at its source at the pinned version (or, where that tag was not readable, the nearest one,
+    said so here). Bump `version` and this field together.
+    """
 
     repo: str
     name: str
     version: str
+    checked_against: str = ""
 
 
 # --- platform ---
-TRAEFIK = Chart("https://traefik.github.io/charts", "traefik", "41.5.0")
-METALLB = Chart("https://metallb.github.io/metallb", "metallb", "0.16.1")
+# The keys each chart is given live in components/platform.py; tests/test_platform.py holds the
+# upstream key paths read in `checked_against` and fails on any key outside them.
+TRAEFIK = Chart(
+    "https://traefik.github.io/charts",
+    "traefik",
+    "41.5.0",
+    checked_against=(
+        "traefik/traefik-helm-chart@v41.3.0:traefik/values.yaml, "
+        "traefik/templates/_service.tpl, _podtemplate.tpl, deployment.yaml, "
+        "poddisruptionbudget.yaml, ingressclass.yaml (the v41.5.0 tag of 2026-09-07 was not "
+        "readable here; the v41.4.0 and v41.5.0 release notes, traefik-helm-chart#1985 and "
+        "#1997, change no key set here)"
+    ),
+)
+METALLB = Chart(
+    "https://metallb.github.io/metallb",
+    "metallb",
+    "0.16.1",
+    checked_against="metallb/metallb@v0.16.1:charts/metallb/values.yaml, templates/speaker.yaml",
+)
 METRICS_SERVER = Chart(
-    "https://kubernetes-sigs.github.io/metrics-server/", "metrics-server", "3.14.0"
+    "https://kubernetes-sigs.github.io/metrics-server/",
+    "metrics-server",
+    "3.14.0",
+    checked_against=(
+        "kubernetes-sigs/metrics-server@metrics-server-helm-chart-3.13.1 and @master 5ed5d3a "
+        "(2026-08-04; the 3.14.0 tag of 2026-08-19 was not readable here):"
+        "charts/metrics-server/values.yaml, templates/deployment.yaml, templates/pdb.yaml"
+    ),
 )
 KUBELET_CSR_APPROVER = Chart(
-    "https://postfinance.github.io/kubelet-csr-approver", "kubelet-csr-approver", "1.2.12"
+    "https://postfinance.github.io/kubelet-csr-approver",
+    "kubelet-csr-approver",
+    "1.2.12",
+    checked_against=(
+        "postfinance/kubelet-csr-approver@v1.2.12:charts/kubelet-csr-approver/values.yaml, "
+        "templates/deployment.yaml"
+    ),
 )
 LOCAL_STORAGE = Chart(
-    "https://openebs.github.io/dynamic-localpv-provisioner", "localpv-provisioner", "4.4.0"
+    "https://openebs.github.io/dynamic-localpv-provisioner",
+    "localpv-provisioner",
+    "4.4.0",
+    checked_against=(
+        "openebs/dynamic-localpv-provisioner@develop dc85e2f (chart 4.0.0) and 0055650 "
+        "(chart 4.1.1):deploy/helm/charts/values.yaml, templates/hostpath-class.yaml, "
+        "templates/deployment.yaml; the 4.4.0 tag was not readable here (keys unchanged "
+        "from 2.9.0 to 4.1.1)"
+    ),
 )
 LOCAL_STORAGE_CLASS = "local-hostpath"
 

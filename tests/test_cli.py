@@ -183,3 +183,84 @@ def test_render_outside_a_project_is_a_usage_error(tmp_path, capsys):
     )
     assert main(["--project", str(project), "render", "ok", "--out", str(tmp_path / "o")]) == 2
     assert "has no __main__.py" in capsys.readouterr().err
+
+
+# -- NetworkPolicy enforcement: `check` and `render` say where the apps' policies may not hold --
+
+NOT_ENFORCED = "NetworkPolicies are declared but not enforced on this target:"
+UNKNOWN = "NetworkPolicies are declared but enforcement is unknown on this target:"
+
+
+def project_with(tmp_path: Path, name: str, base: str, edit) -> Path:
+    """A project whose stack `name` is shipped stack `base` with `edit(config)` applied."""
+    project = broken_project(tmp_path)
+    document = yaml.safe_load(
+        (PROJECT_ROOT / "stacks" / f"Pulumi.{base}.yaml").read_text(encoding="utf-8")
+    )
+    edit(document["config"])
+    (project / "stacks" / f"Pulumi.{name}.yaml").write_text(
+        yaml.safe_dump(document), encoding="utf-8"
+    )
+    return project
+
+
+def warnings_printed(out: str) -> list[str]:
+    _, _, tail = out.partition("\nwarnings:\n")
+    return [line.removeprefix("  - ") for line in tail.splitlines() if line.startswith("  - ")]
+
+
+def test_check_on_a_flannel_stack_says_policies_are_not_enforced(tmp_path, capsys):
+    def flannel(config):
+        config["hybrid-kube:kubeadm"]["cni"] = "flannel"
+
+    project = project_with(tmp_path, "flannel", "onprem-lab", flannel)
+    assert main(["--project", str(project), "check", "flannel"]) == 0
+    out = capsys.readouterr().out
+    assert "  NetworkPolicy:      not-enforced" in out
+    [notice] = [w for w in warnings_printed(out) if "NetworkPolicies" in w]
+    assert notice.startswith(f"{NOT_ENFORCED} kubeadm cluster with kubeadm.cni: flannel.")
+
+
+def test_check_on_a_calico_stack_has_no_policy_warning(capsys):
+    assert main(["check", "onprem-lab"]) == 0
+    out = capsys.readouterr().out
+    assert "  NetworkPolicy:      enforced" in out
+    assert "NetworkPolicies" not in out
+
+
+def test_check_on_the_local_stack_says_enforcement_is_unknown(capsys):
+    assert main(["check", "local"]) == 0
+    out = capsys.readouterr().out
+    assert "  NetworkPolicy:      unknown" in out
+    [notice] = [w for w in warnings_printed(out) if "NetworkPolicies" in w]
+    assert notice.startswith(f"{UNKNOWN} existing cluster (kind-kind)")
+    assert "hybrid-kube:existing.capabilities.networkPolicy" in notice
+
+
+@pytest.mark.parametrize(
+    ("declared", "expected"), [("enforced", None), ("not-enforced", NOT_ENFORCED)]
+)
+def test_check_follows_what_the_local_stack_declares(tmp_path, capsys, declared, expected):
+    def declare(config):
+        config["hybrid-kube:existing"]["capabilities"]["networkPolicy"] = declared
+
+    project = project_with(tmp_path, "declared", "local", declare)
+    assert main(["--project", str(project), "check", "declared"]) == 0
+    notices = [w for w in warnings_printed(capsys.readouterr().out) if "NetworkPolicies" in w]
+    if expected is None:
+        assert notices == []
+    else:
+        assert len(notices) == 1 and notices[0].startswith(expected)
+
+
+def test_render_says_where_policies_may_not_hold(tmp_path, capsys):
+    out = tmp_path / "local"
+    assert main(["render", "local", "--out", str(out)]) == 0
+    printed = capsys.readouterr()
+    [notice] = [w for w in warnings_printed(printed.out) if "NetworkPolicies" in w]
+    assert notice.startswith(UNKNOWN)
+    # Said once, by render; the program's own log line is collected, not printed twice.
+    assert "NetworkPolicies" not in printed.err
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert summary.index("## Warnings") < summary.index("## Files")
+    assert f"- {notice}" in summary

@@ -3,10 +3,17 @@
 from __future__ import annotations
 
 import pulumi
+import pytest
+import yaml
+from support import run_main
+from transitions import plan, record
 
+from apps import secret_catalog
 from components.existing import EXISTING_CAPABILITIES, ExistingCluster
 from components.recording import run_program
-from components.settings import ExistingSettings
+from components.settings import ExistingSettings, SettingsError, load_settings
+from components.settings.existing import ExistingCapabilities
+from components.stackfile import PROJECT_ROOT
 
 
 def test_kubeconfig_file_becomes_a_secret_provider_input(kubeconfig, tmp_path):
@@ -40,3 +47,97 @@ def test_capabilities_are_those_of_a_laptop_cluster():
     assert not EXISTING_CAPABILITIES.load_balancer
     assert not EXISTING_CAPABILITIES.metrics_server
     assert EXISTING_CAPABILITIES.kubelet_serving_certificates == "self-signed"
+
+
+# -- declared capabilities (hybrid-kube:existing.capabilities) ----------------------------------
+
+
+def test_undeclared_network_policy_is_unknown():
+    assert EXISTING_CAPABILITIES.network_policy == "unknown"
+
+
+def test_declared_capabilities_reach_the_cluster_contract(kubeconfig):
+    declared = ExistingCapabilities(
+        load_balancer=True, metrics_server=True, network_policy="enforced"
+    )
+    seen = {}
+
+    def program():
+        seen["cluster"] = ExistingCluster("existing", ExistingSettings(capabilities=declared))
+
+    run_program(program)
+    caps = seen["cluster"].capabilities
+    assert (caps.load_balancer, caps.default_storage_class, caps.metrics_server) == (
+        True,
+        True,
+        True,
+    )
+    assert caps.network_policy == "enforced"
+    assert caps.kubelet_serving_certificates == "self-signed"
+
+
+def local_with(**capabilities) -> dict:
+    """The local stack's `existing` section with these capabilities declared (camelCase keys)."""
+    section = yaml.safe_load(
+        (PROJECT_ROOT / "stacks" / "Pulumi.local.yaml").read_text(encoding="utf-8")
+    )["config"]["hybrid-kube:existing"]
+    return {"hybrid-kube:existing": {**section, "capabilities": capabilities}}
+
+
+def release_names(rec) -> set[str]:
+    return {r.inputs["name"] for r in rec.of_type("kubernetes:helm.sh/v3:Release")}
+
+
+def test_minikube_with_its_metrics_server_addon_gets_no_second_one():
+    assert "metrics-server" in release_names(run_main("local"))
+    rec = run_main("local", overrides=local_with(metricsServer=True))
+    assert "metrics-server" not in release_names(rec)
+    assert "traefik" in release_names(rec)
+
+
+def test_a_load_balancer_gives_traefik_a_load_balancer_service():
+    rec = run_main("local", overrides=local_with(loadBalancer=True))
+    traefik = rec.named("platform-traefik").inputs["values"]
+    assert traefik["service"]["spec"]["type"] == "LoadBalancer"
+
+
+def test_declaring_the_metrics_addon_later_removes_only_hybrid_kubes_metrics_server():
+    before = record("local")
+    after = record("local", overrides=local_with(metricsServer=True))
+    step = plan(before, after)
+    assert set(step.deleted) == {"platform-metrics-server"}
+    assert not step.created and not step.replaced
+
+
+def test_declaring_network_policy_changes_no_resource():
+    step = plan(record("local"), record("local", overrides=local_with(networkPolicy="enforced")))
+    assert not (step.created or step.deleted or step.replaced or step.updated)
+
+
+@pytest.mark.parametrize(
+    ("capabilities", "path", "expected"),
+    [
+        (
+            {"networkPolicy": "yes"},
+            "hybrid-kube:existing.capabilities.networkPolicy",
+            "'enforced', 'not-enforced' or 'unknown'",
+        ),
+        (
+            {"metricServer": True},
+            "hybrid-kube:existing.capabilities.metricServer",
+            "did you mean 'metricsServer'?",
+        ),
+        (
+            {"loadBalancer": "sometimes"},
+            "hybrid-kube:existing.capabilities.loadBalancer",
+            "valid boolean",
+        ),
+    ],
+)
+def test_bad_capabilities_name_the_key_and_what_is_allowed(capabilities, path, expected):
+    raw = {"target": "existing", "existing": {"capabilities": capabilities}}
+    with pytest.raises(SettingsError) as error:
+        load_settings(raw, secret_catalog())
+    [(where, message)] = error.value.problems
+    assert where == path
+    assert expected in message

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import re
+from collections.abc import Iterator
 
 import jsonschema
 import pulumi
@@ -12,7 +14,13 @@ from support import manifest, restricted_violations, schema_errors
 
 from components import versions
 from components.cluster import Capabilities
-from components.platform import Node, Platform, PlatformArgs, csr_approver_values
+from components.platform import (
+    Node,
+    Platform,
+    PlatformArgs,
+    csr_approver_values,
+    network_policy_notice,
+)
 from components.recording import Recording, run_program
 from components.settings import PlatformSettings
 
@@ -27,6 +35,7 @@ CLOUD = Capabilities(
     default_storage_class=True,
     metrics_server=True,
     kubelet_serving_certificates="signed",
+    network_policy="enforced",
 )
 LAPTOP = Capabilities(load_balancer=False, default_storage_class=True, metrics_server=False)
 NODES = (Node("cp1", "192.168.56.11"), Node("w1", "192.168.56.21"))
@@ -55,8 +64,54 @@ CRD_SPECS = {
             "ipAddressPoolSelectors": _LABEL_SELECTORS,
             "nodeSelectors": _LABEL_SELECTORS,
             "interfaces": {"type": "array", "items": {"type": "string"}},
+            "serviceSelectors": _LABEL_SELECTORS,
         },
     },
+}
+
+# Every values key this project may set, as read in each chart's values.yaml at the source named
+# in `Chart.checked_against` (components/versions.py). Helm ignores unknown keys, so a renamed or
+# misspelt key deploys silently with the chart's default: only keys listed here may be sent. A
+# path ending in `.*` is a Kubernetes object the chart copies whole (`toYaml`), checked by the
+# schema and Pod Security tests instead. Add a key only after reading it upstream.
+UPSTREAM_KEYS: dict[str, frozenset[str]] = {
+    # traefik/traefik-helm-chart@v41.3.0 traefik/values.yaml
+    "traefik": frozenset(
+        {
+            "deployment.replicas",
+            "podDisruptionBudget.enabled",
+            "podDisruptionBudget.maxUnavailable",
+            "ingressClass.enabled",
+            "ingressClass.isDefaultClass",
+            "ingressClass.name",
+            "providers.kubernetesIngress.enabled",
+            "providers.kubernetesCRD.enabled",
+            "service.spec.*",  # templates/_service.tpl: `toYaml .service.spec`
+            "podSecurityContext.*",
+            "securityContext.*",
+            "resources.*",
+        }
+    ),
+    # metallb/metallb@v0.16.1 charts/metallb/values.yaml
+    "metallb": frozenset({"frrk8s.enabled"}),
+    # kubernetes-sigs/metrics-server@metrics-server-helm-chart-3.13.1 charts/.../values.yaml
+    "metrics-server": frozenset(
+        {"args", "replicas", "podDisruptionBudget.enabled", "podDisruptionBudget.maxUnavailable"}
+    ),
+    # postfinance/kubelet-csr-approver@v1.2.12 charts/kubelet-csr-approver/values.yaml
+    "kubelet-csr-approver": frozenset(
+        {"providerRegex", "providerIpPrefixes", "bypassDnsResolution"}
+    ),
+    # openebs/dynamic-localpv-provisioner (chart 4.0.0-4.1.1) deploy/helm/charts/values.yaml
+    "local-storage": frozenset(
+        {
+            "hostpathClass.enabled",
+            "hostpathClass.name",
+            "hostpathClass.isDefaultClass",
+            "hostpathClass.basePath",
+            "analytics.enabled",
+        }
+    ),
 }
 
 
@@ -80,6 +135,26 @@ def releases(rec: Recording) -> dict[str, dict]:
     return {r.inputs["name"]: r.inputs for r in rec.of_type("kubernetes:helm.sh/v3:Release")}
 
 
+def service_type(rec: Recording) -> str:
+    return releases(rec)["traefik"]["values"]["service"]["spec"]["type"]
+
+
+def leaf_paths(values: dict, prefix: str = "") -> Iterator[str]:
+    for key, value in values.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, dict) and value:
+            yield from leaf_paths(value, f"{path}.")
+        else:
+            yield path
+
+
+def unchecked_keys(release: str, values: dict) -> list[str]:
+    """The keys of `values` not read in the chart's upstream values.yaml (UPSTREAM_KEYS)."""
+    known = UPSTREAM_KEYS[release]
+    objects = tuple(k.removesuffix("*") for k in known if k.endswith(".*"))
+    return [p for p in leaf_paths(values) if p not in known and not p.startswith(objects)]
+
+
 def metallb_resources(rec: Recording):
     return [r for r in rec.resources if r.type.startswith("kubernetes:metallb.io/")]
 
@@ -96,20 +171,20 @@ def test_laptop_cluster_gets_ingress_and_metrics_without_verification():
     assert set(found) == {"traefik", "metrics-server"}
     assert "--kubelet-insecure-tls" in found["metrics-server"]["values"]["args"]
     # Nothing would give a LoadBalancer Service an address: Helm's wait would never end.
-    assert found["traefik"]["values"]["service"]["type"] == "NodePort"
+    assert service_type(rec) == "NodePort"
 
 
 def test_ingress_controller_waits_for_the_address_pool():
     rec = build(BARE_METAL, load_balancer_addresses=ADDRESSES, nodes=NODES)
     traefik = rec.named("platform-traefik")
-    assert traefik.inputs["values"]["service"]["type"] == "LoadBalancer"
+    assert service_type(rec) == "LoadBalancer"
     for resource in metallb_resources(rec):
         assert resource.urn in traefik.dependencies
 
 
 def test_bare_metal_without_metallb_gets_a_node_port():
     rec = build(BARE_METAL, PlatformSettings(load_balancer=False), nodes=NODES)
-    assert releases(rec)["traefik"]["values"]["service"]["type"] == "NodePort"
+    assert service_type(rec) == "NodePort"
 
 
 def test_bare_metal_gets_every_capability():
@@ -142,6 +217,11 @@ def test_csr_approver_trusts_only_the_known_nodes():
     assert not pattern.match("w10") and not pattern.match("evil-cp1")
     assert values["providerIpPrefixes"] == ["192.168.56.11/32", "192.168.56.21/32"]
     assert not re.compile(csr_approver_values(())["providerRegex"]).match("")
+
+
+def test_csr_approver_values_do_not_depend_on_host_order():
+    # Reordering the stack's hosts must not update the release (Day 2: reorder changes nothing).
+    assert csr_approver_values(NODES[::-1]) == csr_approver_values(NODES)
 
 
 def test_metallb_pool_matches_its_crd_and_waits_for_the_chart():
@@ -201,7 +281,7 @@ def test_traefik_serves_the_ingress_class_apps_use():
     values = releases(rec)["traefik"]["values"]
     assert values["ingressClass"]["name"] == "traefik"
     assert values["deployment"]["replicas"] >= 2
-    assert values["service"]["type"] == "LoadBalancer"
+    assert service_type(rec) == "LoadBalancer"
     # Its namespace enforces the restricted standard: the pod must declare what it needs.
     pod = {
         "securityContext": values["podSecurityContext"],
@@ -217,13 +297,102 @@ def test_add_on_namespaces_pass_the_schema_and_set_pod_security():
         for o in map(manifest, rec.kubernetes_objects())
         if o["kind"] == "Namespace"
     }
-    assert namespaces["traefik"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == (
-        "restricted"
-    )
-    # MetalLB's speaker and the hostpath provisioner need host access.
-    assert (
-        namespaces["metallb-system"]["metadata"]["labels"]["pod-security.kubernetes.io/enforce"]
-        == "privileged"
-    )
-    for namespace in namespaces.values():
+    levels = {}
+    for name, namespace in namespaces.items():
         assert schema_errors(namespace, "1.34") is None
+        labels = namespace["metadata"]["labels"]
+        modes = {
+            mode: labels.get(f"pod-security.kubernetes.io/{mode}")
+            for mode in ("enforce", "audit", "warn")
+        }
+        # One level for every mode: a stricter `warn` than `enforce` prints a warning for every
+        # pod a privileged add-on creates, on every rollout.
+        assert len(set(modes.values())) == 1, (name, modes)
+        levels[name] = modes["enforce"]
+    # MetalLB's speaker and the hostpath provisioner need host access; Traefik does not.
+    assert levels == {
+        "traefik": "restricted",
+        "metallb-system": "privileged",
+        "local-storage": "privileged",
+    }
+
+
+def test_every_key_sent_to_a_chart_was_read_in_its_upstream_values():
+    rec = build(BARE_METAL, load_balancer_addresses=ADDRESSES, nodes=NODES)
+    found = releases(rec)
+    assert set(found) == set(UPSTREAM_KEYS)
+    for name, inputs in found.items():
+        assert unchecked_keys(name, inputs["values"]) == [], name
+
+
+def test_the_upstream_key_check_catches_a_key_the_chart_ignores():
+    # The pre-v40 spelling, which chart v41 ignores (every Service became a LoadBalancer).
+    assert unchecked_keys("traefik", {"service": {"type": "NodePort"}}) == ["service.type"]
+    assert unchecked_keys("traefik", {"service": {"spec": {"type": "NodePort"}}}) == []
+
+
+def test_every_platform_chart_names_the_upstream_source_its_keys_were_checked_in():
+    rec = build(BARE_METAL, load_balancer_addresses=ADDRESSES, nodes=NODES)
+    by_name = {c.name: c for c in vars(versions).values() if isinstance(c, versions.Chart)}
+    for inputs in releases(rec).values():
+        chart = by_name[inputs["chart"]]
+        assert re.match(r"^[\w.-]+/[\w.-]+@\S+", chart.checked_against), chart
+
+
+def test_traefik_watches_only_ingress_and_installs_no_crds():
+    rec = build(BARE_METAL, load_balancer_addresses=ADDRESSES, nodes=NODES)
+    found = releases(rec)
+    providers = found["traefik"]["values"]["providers"]
+    assert providers["kubernetesIngress"]["enabled"] is True
+    assert providers["kubernetesCRD"]["enabled"] is False
+    # The chart's crds/ folder: installed once by Helm, never upgraded; unused here.
+    assert found["traefik"]["skipCrds"] is True
+    # MetalLB's CRDs are chart templates the address pool needs: they must be installed.
+    assert "skipCrds" not in found["metallb"]
+
+
+def test_metallb_runs_without_the_bgp_backend():
+    values = releases(build(BARE_METAL, load_balancer_addresses=ADDRESSES, nodes=NODES))
+    assert values["metallb"]["values"]["frrk8s"]["enabled"] is False
+
+
+def warnings_of(capabilities: Capabilities, caplog, **extra) -> tuple[list[str], Recording]:
+    """The warnings a program with this platform logs (the mock engine logs to `logging`)."""
+    with caplog.at_level(logging.WARNING):
+        caplog.clear()
+        rec = build(capabilities, **extra)
+    return [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING], rec
+
+
+@pytest.mark.parametrize(
+    ("network_policy", "expected"),
+    [
+        ("not-enforced", "NetworkPolicies are declared but not enforced on this target: lab"),
+        ("unknown", "NetworkPolicies are declared but enforcement is unknown on this target: lab"),
+    ],
+)
+def test_the_program_warns_once_where_network_policies_may_not_hold(
+    network_policy, expected, caplog
+):
+    caps = Capabilities(
+        load_balancer=True,
+        default_storage_class=True,
+        metrics_server=True,
+        network_policy=network_policy,
+    )
+    warnings, rec = warnings_of(caps, caplog, target_description="lab")
+    assert [w for w in warnings if "NetworkPolicies" in w] == [
+        network_policy_notice(network_policy, "lab")
+    ]
+    assert warnings[0].startswith(expected)
+    # `render` reads it back from the component's outputs.
+    outputs, _ = rec.component_outputs[rec.named("platform").urn]
+    assert outputs["notices"] == warnings
+    assert outputs["networkPolicy"] == network_policy
+
+
+def test_no_warning_where_network_policies_are_enforced(caplog):
+    warnings, rec = warnings_of(CLOUD, caplog, target_description="lab")
+    assert CLOUD.network_policy == "enforced"
+    assert warnings == []
+    assert rec.component_outputs[rec.named("platform").urn][0]["notices"] == []
