@@ -97,17 +97,61 @@ def local_storage_values(default_class: bool) -> dict:
 # The on-prem target (components/kubeadm). Charts are installed through pulumi_kubernetes Helm
 # Releases; the rest is written onto the hosts by the scripts in components/kubeadm/scripts.
 
-CALICO = Chart("https://docs.tigera.io/calico/charts", "tigera-operator", "v3.32.2")
-CALICO_CRDS = Chart("https://docs.tigera.io/calico/charts", "crd.projectcalico.org.v1", "v3.32.2")
-"""Since v3.32 the operator chart no longer carries Calico's CRDs: this one, same version, first."""
-CILIUM = Chart("https://helm.cilium.io/", "cilium", "1.19.3")
-FLANNEL = Chart("https://flannel-io.github.io/flannel/", "flannel", "v0.28.4")
+_CALICO_CHECKED = (
+    "projectcalico/calico@v3.32.1:charts/tigera-operator/values.yaml, "
+    "charts/crd.projectcalico.org.v1/templates/operator.tigera.io_installations.yaml "
+    "(docs/upstream-contracts.md)"
+)
+CALICO = Chart(
+    "https://docs.tigera.io/calico/charts",
+    "tigera-operator",
+    "v3.32.1",
+    checked_against=_CALICO_CHECKED,
+)
+CALICO_CRDS = Chart(
+    "https://docs.tigera.io/calico/charts",
+    "crd.projectcalico.org.v1",
+    "v3.32.1",
+    checked_against=_CALICO_CHECKED,
+)
+"""Since v3.32 the operator chart no longer carries Calico's CRDs: this one, same version, first.
+v3.32.1 is the newest tag readable here (2026-06-24); an earlier pin, v3.32.2, was never seen."""
+CILIUM = Chart(
+    "https://helm.cilium.io/",
+    "cilium",
+    "1.19.3",
+    checked_against="cilium/charts@master:cilium-1.19.3.tgz (cilium/values.yaml, "
+    "values.schema.json)",
+)
+FLANNEL = Chart(
+    "https://flannel-io.github.io/flannel/",
+    "flannel",
+    "v0.28.4",
+    checked_against="flannel-io/flannel@v0.28.4:chart/kube-flannel/values.yaml",
+)
 
 KUBE_VIP_IMAGE = "ghcr.io/kube-vip/kube-vip:v1.2.2"
-"""Static pod that holds the control-plane virtual IP (ARP mode) when there are several."""
+"""Static pod that holds the control-plane virtual IP (ARP mode) when there are several.
+Environment names checked at kube-vip/kube-vip@v1.2.2:pkg/kubevip/config_envvar.go."""
 
-CONTAINERD_IO = "2.2.*"
-"""Docker's `containerd.io` package (apt version glob): containerd 2.x, required from 1.36."""
+CONTAINERD_IO = "2.3.*"
+"""Docker's `containerd.io` package (apt version glob) for new hosts: containerd 2.3, the LTS
+release (supported to 2028-04-30; 2.2 ended 2026-11-06), which containerd's RELEASES.md lists for
+Kubernetes 1.35 ("2.2.0+") and 1.36 ("2.3.0+"). Kubernetes 1.36 needs containerd 2.x."""
 
-SANDBOX_IMAGE = "registry.k8s.io/pause:3.10.1"
-"""The pause image kubeadm 1.34 expects; pinned in containerd so it is never garbage-collected."""
+_SANDBOX_IMAGES = {
+    "1.36": "registry.k8s.io/pause:3.10.2",
+}
+_DEFAULT_SANDBOX_IMAGE = "registry.k8s.io/pause:3.10.1"
+
+
+def sandbox_image(kubernetes_version: str) -> str:
+    """The pause image kubeadm of this minor expects (`kubeadm config images list`): 3.10.1 up to
+    1.35, 3.10.2 from 1.36 (kubespray's and minikube's generated tables). containerd pins it so
+    it is never garbage-collected."""
+    minor = ".".join(kubernetes_version.removeprefix("v").split(".")[:2])
+    return _SANDBOX_IMAGES.get(minor, _DEFAULT_SANDBOX_IMAGE)
+
+
+SANDBOX_IMAGE = _DEFAULT_SANDBOX_IMAGE
+"""Kept for callers that predate `sandbox_image`; use `sandbox_image(version)`."""
