@@ -137,7 +137,7 @@ def test_default_system_pool_is_one_vmss_node():
         "type": "VirtualMachineScaleSets",
         "osType": "Linux",
         "osSKU": "Ubuntu",
-        "vmSize": "Standard_B2s",
+        "vmSize": "Standard_D2as_v5",
         "count": 1.0,
         "enableAutoScaling": False,
         "maxPods": 110.0,
@@ -145,9 +145,10 @@ def test_default_system_pool_is_one_vmss_node():
         "osDiskSizeGB": 64.0,
         "enableEncryptionAtHost": False,
         "enableNodePublicIP": False,
-        "orchestratorVersion": "1.34",
         "tags": {"project": "hybrid-kube", "stack": "dev", "managed-by": "pulumi"},
     }
+    # No orchestratorVersion: the pool takes the control plane's version when created, and no
+    # update can send a pool version ARM would refuse next to a cluster version change.
 
 
 def test_resource_options_protect_names_and_the_autoscaler():
@@ -161,8 +162,29 @@ def test_resource_options_protect_names_and_the_autoscaler():
     }
     # Explicit names: a replacement must delete first, Azure will not hold two of a name.
     assert cluster.delete_before_replace and rg.delete_before_replace
-    assert cluster.ignore_changes == ()  # fixed count: Pulumi owns it
+    # Fixed count: Pulumi owns it. The version is sent on create only (upgrades.py).
+    assert cluster.ignore_changes == ("kubernetesVersion",)
+    assert cluster.protect and not rg.protect
+    assert cluster.replace_on_changes == tuple(
+        f"agentPoolProfiles[0].{key}"
+        for key in (
+            "name",
+            "vmSize",
+            "osDiskType",
+            "osDiskSizeGB",
+            "maxPods",
+            "availabilityZones",
+            "enableEncryptionAtHost",
+            "vnetSubnetID",
+        )
+    )
     assert rg.urn in cluster.dependencies
+
+
+def test_protection_can_be_turned_off():
+    rec, _ = run(settings(protectCluster=False))
+    assert rec.named("aks-cluster").protect is False
+    assert changed_keys(cluster_inputs(default()), cluster_inputs(rec)) == set()
 
 
 def test_contract_attributes():
@@ -176,6 +198,9 @@ def test_contract_attributes():
         AKS_CAPABILITIES.default_storage_class,
         AKS_CAPABILITIES.metrics_server,
     ) == (True, True, True)
+    # Azure CNI powered by Cilium with Cilium network policy, always (networkProfile above).
+    assert AKS_CAPABILITIES.network_policy == "enforced"
+    assert cluster_inputs(default())["networkProfile"]["networkPolicy"] == "cilium"
 
 
 def test_outputs_of_what_azure_computes():
@@ -210,6 +235,102 @@ def test_provider_takes_the_kubeconfig_as_a_secret_and_waits_for_the_cluster():
     assert "deleteUnreachable" not in provider.inputs
     assert rec.named("aks-cluster").urn in provider.dependencies
     assert provider.parent == rec.named("aks").urn
+
+
+def identifier(rec: Recording) -> str:
+    return rec.named("aks-provider").inputs["clusterIdentifier"]
+
+
+def test_the_cluster_identifier_names_the_cluster_and_is_plain():
+    rec = default()
+    value = identifier(rec)
+    assert value.startswith("aks:westeurope/hybrid-kube-dev/hybrid-kube-dev/hybrid-kube-dev#")
+    assert "clusterIdentifier" not in rec.named("aks-provider").secret_inputs
+
+
+# Edits AKS applies to the same cluster: the provider, and every object, must stay.
+IN_PLACE = [
+    {"tier": "Standard"},
+    {"authorizedIpRanges": ["203.0.113.7"]},
+    {"tags": {"owner": "alice"}},
+    {"entra": {"adminGroupObjectIds": [GROUP]}},
+    {"keyVaultSecretsProvider": {}},
+    {"containerRegistry": {"name": "hybridkube01"}},
+    {"upgradeChannel": "none"},
+    {"protectCluster": False},
+    {"systemPool": {"minCount": 1, "maxCount": 3}},
+    {"systemPool": {"count": 2, "nodeLabels": {"a": "b"}, "osSku": "AzureLinux"}},
+    {"pools": [{"name": "apps", "vmSize": "Standard_D4as_v5"}]},
+]
+# Edits that replace the cluster (an empty, new API server): the provider must be replaced.
+REPLACING = [
+    {"location": "northeurope"},
+    {"resourceGroupName": "rg-lab"},
+    {"clusterName": "lab"},
+    {"dnsPrefix": "lab"},
+    {"network": {"podCidr": "192.168.0.0/16"}},
+    {"network": {"serviceCidr": "10.96.0.0/16", "dnsServiceIp": "10.96.0.10"}},
+    {"network": {"vnet": {}}},
+    {"systemPool": {"name": "sys"}},
+    {"systemPool": {"vmSize": "Standard_D4as_v5"}},
+    {"systemPool": {"osDiskSizeGb": 128}},
+    {"systemPool": {"osDiskType": "Ephemeral"}},
+    {"systemPool": {"maxPods": 60}},
+    {"systemPool": {"availabilityZones": [1, 2, 3]}},
+    {"systemPool": {"encryptionAtHost": True}},
+]
+
+
+@pytest.mark.parametrize("change", IN_PLACE, ids=[next(iter(c)) for c in IN_PLACE])
+def test_an_in_place_edit_keeps_the_cluster_identifier(change):
+    assert identifier(run(settings(**change))[0]) == identifier(default())
+
+
+def test_a_kubernetes_version_change_keeps_the_cluster_identifier():
+    assert identifier(run(settings(), version="1.35")[0]) == identifier(default())
+
+
+@pytest.mark.parametrize("change", REPLACING, ids=[str(c) for c in REPLACING])
+def test_an_edit_that_replaces_the_cluster_changes_the_identifier(change):
+    assert identifier(run(settings(**change))[0]) != identifier(default())
+
+
+def test_the_replacing_edits_are_exactly_the_replace_forcing_inputs():
+    """Each REPLACING edit changes a path the engine replaces the cluster on (the provider's
+    force-new inputs or the component's replaceOnChanges); no IN_PLACE edit touches one."""
+    from transitions import ARM_FORCE_NEW, _get
+
+    base = default().named("aks-cluster")
+    paths = (*ARM_FORCE_NEW[CLUSTER], *base.replace_on_changes)
+
+    def forcing(rec: Recording) -> set[str]:
+        cluster = rec.named("aks-cluster")
+        return {p for p in paths if _get(cluster.inputs, p) != _get(base.inputs, p)}
+
+    for change in REPLACING:
+        assert forcing(run(settings(**change))[0]), change
+    for change in IN_PLACE:
+        assert not forcing(run(settings(**change))[0]), change
+
+
+def test_a_cluster_behind_the_stack_gets_the_upgrade_commands(monkeypatch):
+    from components.aks import stand_ins
+
+    real = stand_ins.managed_cluster
+
+    def running_1_34(args):
+        return {**real(args), "currentKubernetesVersion": "1.34.9"}
+
+    monkeypatch.setattr(stand_ins, "managed_cluster", running_1_34)
+    warnings: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
+    run(settings(), version="1.35")
+    [warning] = warnings
+    assert "kubernetesVersion is 1.35 but AKS cluster hybrid-kube-dev runs 1.34.9" in warning
+    assert "az aks upgrade --resource-group hybrid-kube-dev --name hybrid-kube-dev" in warning
+    warnings.clear()
+    run(settings(), version="1.34")
+    assert warnings == []
 
 
 @pytest.mark.parametrize("option", ["default", "entra"])
@@ -422,7 +543,7 @@ def test_tags_reach_every_taggable_resource():
 def test_system_pool_autoscaler_owns_the_count():
     rec, _ = run(settings(systemPool={"minCount": 1, "maxCount": 3, "vmSize": "Standard_D2as_v5"}))
     cluster = rec.named("aks-cluster")
-    assert cluster.ignore_changes == ("agentPoolProfiles[0].count",)
+    assert cluster.ignore_changes == ("kubernetesVersion", "agentPoolProfiles[0].count")
     pool = cluster.inputs["agentPoolProfiles"][0]
     assert (pool["enableAutoScaling"], pool["minCount"], pool["maxCount"], pool["count"]) == (
         True,
@@ -434,31 +555,35 @@ def test_system_pool_autoscaler_owns_the_count():
 
 
 def test_user_pools_are_separate_agent_pools():
-    rec, _ = run(
-        settings(
-            pools=[
-                {
-                    "name": "apps",
-                    "minCount": 0,
-                    "maxCount": 3,
-                    "vmSize": "Standard_D2as_v5",
-                    "nodeLabels": {"tier": "apps"},
-                    "nodeTaints": ["dedicated=apps:NoSchedule"],
-                    "availabilityZones": [1, 2],
-                    "osSku": "AzureLinux",
-                    "encryptionAtHost": True,
-                },
-                {"name": "batch", "count": 2, "maxPods": 50, "osDiskType": "Ephemeral"},
-            ]
-        )
+    aks = settings(
+        pools=[
+            {
+                "name": "apps",
+                "minCount": 0,
+                "maxCount": 3,
+                "vmSize": "Standard_D2as_v5",
+                "nodeLabels": {"tier": "apps"},
+                "nodeTaints": ["dedicated=apps:NoSchedule"],
+                "availabilityZones": [1, 2],
+                "osSku": "AzureLinux",
+                "encryptionAtHost": True,
+            },
+            {"name": "batch", "count": 2, "maxPods": 50, "osDiskType": "Ephemeral"},
+        ]
     )
+    rec, _ = run(aks)
     assert changed_keys(cluster_inputs(default()), cluster_inputs(rec)) == set()
     assert added(rec) == [(AGENT_POOL, "aks-pool-apps"), (AGENT_POOL, "aks-pool-batch")]
     apps, batch = rec.named("aks-pool-apps"), rec.named("aks-pool-batch")
     assert apps.inputs["mode"] == "User" and apps.inputs["type"] == "VirtualMachineScaleSets"
     assert apps.inputs["resourceName"] == "hybrid-kube-dev"
     assert apps.inputs["resourceGroupName"] == "hybrid-kube-dev"
-    assert apps.inputs["agentPoolName"] == "apps"
+    # The AKS name carries the suffix of the immutable fields; the URN keeps the stable name.
+    assert apps.inputs["agentPoolName"] == aks.pools[0].arm_name
+    assert batch.inputs["agentPoolName"] == aks.pools[1].arm_name
+    assert (
+        apps.inputs["agentPoolName"].startswith("apps") and len(apps.inputs["agentPoolName"]) == 8
+    )
     assert (
         apps.inputs["enableAutoScaling"],
         apps.inputs["minCount"],
@@ -470,7 +595,7 @@ def test_user_pools_are_separate_agent_pools():
     assert apps.inputs["availabilityZones"] == ["1", "2"]
     assert apps.inputs["osSKU"] == "AzureLinux"
     assert apps.inputs["enableEncryptionAtHost"] is True
-    assert apps.inputs["orchestratorVersion"] == "1.34"
+    assert "orchestratorVersion" not in apps.inputs  # takes the control plane's on create
     assert apps.ignore_changes == ("count",)  # the autoscaler owns it
     assert (batch.inputs["count"], batch.inputs["enableAutoScaling"]) == (2.0, False)
     assert "minCount" not in batch.inputs and "maxCount" not in batch.inputs
@@ -478,7 +603,17 @@ def test_user_pools_are_separate_agent_pools():
     assert batch.ignore_changes == ()
     cluster, provider = rec.named("aks-cluster"), rec.named("aks-provider")
     for pool in (apps, batch):
-        assert pool.delete_before_replace
+        # A roll creates the new AKS pool (new name) before the old one goes.
+        assert not pool.delete_before_replace
+        assert pool.replace_on_changes == (
+            "agentPoolName",
+            "vmSize",
+            "osDiskType",
+            "osDiskSizeGB",
+            "maxPods",
+            "availabilityZones",
+            "enableEncryptionAtHost",
+        )
         assert cluster.urn in pool.dependencies
         assert pool.urn in provider.dependencies  # apps wait for every pool
 
@@ -488,8 +623,11 @@ def test_patch_version_is_passed_through_and_warns_with_the_patch_channel(monkey
     monkeypatch.setattr(pulumi.log, "warn", lambda msg, *a, **k: warnings.append(msg))
     rec, _ = run(settings(), version="1.34.2")
     assert cluster_inputs(rec)["kubernetesVersion"] == "1.34.2"
-    assert cluster_inputs(rec)["agentPoolProfiles"][0]["orchestratorVersion"] == "1.34.2"
+    assert "orchestratorVersion" not in cluster_inputs(rec)["agentPoolProfiles"][0]
     assert len(warnings) == 1 and "write the minor (1.34)" in warnings[0]
+    warnings.clear()
+    run(settings(upgradeChannel="stable"), version="1.34.2")
+    assert len(warnings) == 1 and "'stable' lets AKS move to newer patches" in warnings[0]
     warnings.clear()
     run(settings(upgradeChannel="none"), version="1.34.2")
     run(settings(), version="1.34")

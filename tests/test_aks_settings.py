@@ -32,12 +32,13 @@ def with_(**changes: Any) -> dict[str, Any]:
 def test_defaults_are_the_cheap_secure_setup():
     aks = load(BASE).aks
     assert aks.tier == "Free"
+    assert aks.protect_cluster is True
     assert aks.upgrade_channel == "patch"
     assert aks.node_os_upgrade_channel == "NodeImage"
     pool = aks.system_pool
     assert (pool.name, pool.vm_size, pool.initial_count, pool.autoscaling) == (
         "system",
-        "Standard_B2s",
+        "Standard_D2as_v5",
         1,
         False,
     )
@@ -72,26 +73,36 @@ def test_values_are_normalised():
 def test_edges_that_aks_accepts_are_accepted():
     aks = load(
         with_(
-            systemPool={"maxPods": 250, "count": 2, "minCount": 1, "maxCount": 3},
+            systemPool={
+                "name": "system123456",
+                "maxPods": 250,
+                "count": 2,
+                "minCount": 1,
+                "maxCount": 3,
+                "vmSize": "Standard_E4-2ds_v4",
+            },
             pools=[
                 {
-                    "name": "gpu12345678a",
+                    "name": "gpu12345",
                     "count": 0,
                     "maxPods": 50,
                     "osDiskType": "Ephemeral",
                     "vmSize": "Standard_NC24ads_A100_v4",
                     "nodeTaints": ["sku=gpu:NoSchedule"],
                 },
-                {"name": "constrained", "vmSize": "Standard_E4-2ds_v4"},
+                {"name": "small", "vmSize": "Standard_B2s"},  # B-series: fine outside system
             ],
             network={"vnet": {}},
             containerRegistry={"name": "HybridKube01"},
             keyVaultSecretsProvider={"rotationPollInterval": "1h30m"},
-            upgradeChannel="none",
+            upgradeChannel="rapid",
+            protectCluster=False,
             tier="Standard",
         )
     ).aks
     assert aks.system_pool.initial_count == 2
+    assert aks.system_pool.arm_name == "system123456"  # 12 characters, no suffix
+    assert len(aks.pools[0].arm_name) == 12
     assert aks.network.vnet.node_subnet == "10.224.0.0/16"
 
 
@@ -104,7 +115,22 @@ CASES = [
     (with_(dnsPrefix="a" * 55), "aks.dnsPrefix", "1-54 letters"),
     (with_(tier="Premium"), "aks.tier", "'Free' or 'Standard'"),
     (with_(systemPool={"vmSize": "B2s"}), "aks.systemPool.vmSize", "is not an Azure VM size"),
-    (with_(systemPool={"vmSize": "standard_b2s"}), "aks.systemPool.vmSize", "Standard_B2s"),
+    (with_(systemPool={"vmSize": "standard_d2as_v5"}), "aks.systemPool.vmSize", "Standard_D2as_v5"),
+    (
+        with_(systemPool={"vmSize": "Standard_B2s"}),
+        "aks.systemPool.vmSize",
+        "burstable B-series size, which AKS does not support for a system pool",
+    ),
+    (
+        with_(systemPool={"vmSize": "Standard_A1_v2"}),
+        "aks.systemPool.vmSize",
+        "Standard_A1_v2 has 1 vCPU; a system pool needs at least 2 vCPUs",
+    ),
+    (
+        with_(systemPool={"vmSize": "Standard_E4-1ds_v4"}),
+        "aks.systemPool.vmSize",
+        "has 1 vCPU",
+    ),
     (
         with_(systemPool={"vmsize": "Standard_B2s"}),
         "aks.systemPool.vmsize",
@@ -135,6 +161,11 @@ CASES = [
     ),
     (with_(pools=[{"name": "System"}]), "aks.pools[0].name", "1-12 lowercase letters or digits"),
     (with_(pools=[{"name": "applications1"}]), "aks.pools[0].name", "1-12 lowercase"),
+    (
+        with_(pools=[{"name": "frontend1"}]),
+        "aks.pools[0].name",
+        "'frontend1' is too long for a pool of `pools`: at most 8 characters",
+    ),
     (with_(pools=[{"name": "1apps"}]), "aks.pools[0].name", "starting with a letter"),
     (with_(pools=[{"vmSize": "Standard_B2s"}]), "aks.pools[0].name", "required key is missing"),
     (
@@ -254,7 +285,12 @@ CASES = [
         "aks.containerRegistry.sku",
         "'Basic', 'Standard' or 'Premium'",
     ),
-    (with_(upgradeChannel="stable"), "aks.upgradeChannel", "'patch' or 'none'"),
+    (
+        with_(upgradeChannel="weekly"),
+        "aks.upgradeChannel",
+        "'patch', 'stable', 'rapid' or 'none'",
+    ),
+    (with_(protectCluster="maybe"), "aks.protectCluster", "valid boolean"),
     (with_(nodeOsUpgradeChannel="Weekly"), "aks.nodeOsUpgradeChannel", "'NodeImage'"),
     (with_(tags={"cost/center": "x"}), "aks.tags.cost/center", "without any of"),
     (with_(tags={"owner": "x" * 257}), "aks.tags.owner", "max 256"),
@@ -305,5 +341,77 @@ def test_replacement_fields_say_so_in_their_descriptions():
         assert "Forces replacement" in description(VnetSettings, field)
     for field in ("dns_prefix", "location", "cluster_name", "resource_group_name"):
         assert "Forces replacement" in description(AksSettings, field)
-    for field in ("os_disk_type", "os_disk_size_gb", "vm_size", "max_pods", "name"):
-        assert "Immutable" in description(PoolSettings, field)
+    from components.settings.aks import IMMUTABLE_POOL_FIELDS, SystemPoolSettings
+
+    for field, _ in IMMUTABLE_POOL_FIELDS:
+        assert "Immutable" in description(PoolSettings, field), field
+    assert "Immutable" in description(SystemPoolSettings, "name")
+    assert "suffix" in description(PoolSettings, "name")
+
+
+# -- the AKS name of a pool ----------------------------------------------------------------------
+
+POOL = {"name": "apps", "minCount": 0, "maxCount": 2}
+IMMUTABLE_EDITS = {
+    "vmSize": "Standard_D4as_v5",
+    "osDiskType": "Ephemeral",
+    "osDiskSizeGb": 128,
+    "maxPods": 60,
+    "availabilityZones": [1],
+    "encryptionAtHost": True,
+}
+MUTABLE_EDITS = {
+    "minCount": 1,
+    "maxCount": 5,
+    "nodeLabels": {"tier": "apps"},
+    "nodeTaints": ["dedicated=apps:NoSchedule"],
+    "osSku": "AzureLinux",
+}
+
+
+def arm_name(pool: dict[str, Any]) -> str:
+    return load(with_(pools=[pool])).aks.pools[0].arm_name
+
+
+def test_every_immutable_field_has_an_edit_below():
+    from components.settings.aks import IMMUTABLE_POOL_FIELDS
+
+    assert {prop for _, prop in IMMUTABLE_POOL_FIELDS} == {
+        "vmSize",
+        "osDiskType",
+        "osDiskSizeGB",
+        "maxPods",
+        "availabilityZones",
+        "enableEncryptionAtHost",
+    }
+    assert len(IMMUTABLE_EDITS) == len(IMMUTABLE_POOL_FIELDS)
+
+
+@pytest.mark.parametrize(("key", "value"), IMMUTABLE_EDITS.items(), ids=list(IMMUTABLE_EDITS))
+def test_an_immutable_field_gives_the_pool_a_new_aks_name(key, value):
+    before, after = arm_name(POOL), arm_name({**POOL, key: value})
+    assert after != before
+    assert after.startswith("apps") and len(after) == len(before) == 8
+
+
+@pytest.mark.parametrize(("key", "value"), MUTABLE_EDITS.items(), ids=list(MUTABLE_EDITS))
+def test_an_in_place_field_keeps_the_aks_name(key, value):
+    assert arm_name({**POOL, key: value}) == arm_name(POOL)
+
+
+def test_zone_order_does_not_change_the_aks_name():
+    assert arm_name({**POOL, "availabilityZones": [3, 1]}) == arm_name(
+        {**POOL, "availabilityZones": ["1", 3]}
+    )
+
+
+def test_the_suffix_of_the_shipped_pool_is_stable_across_releases():
+    # Pinned on purpose: a change of the suffix rule renames, and so rolls, every pool of every
+    # deployed stack on its next `pulumi up`. Change it only with a note in docs/aks.md.
+    assert arm_name(POOL) == "appsqjpt"
+
+
+def test_a_pool_whose_aks_name_collides_is_refused():
+    taken = arm_name(POOL)
+    found = problems(with_(systemPool={"name": taken}, pools=[POOL]))
+    assert "already used by the system pool" in found["hybrid-kube:aks.pools[0].name"]

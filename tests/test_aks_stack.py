@@ -11,7 +11,7 @@ from apps import secret_catalog
 from components import versions
 from components.recording import Recording
 from components.settings import load_settings
-from components.stackfile import load_stack
+from components.stackfile import PROJECT_ROOT, load_stack
 
 STACK = "azure-dev"
 
@@ -31,18 +31,24 @@ def recording() -> Recording:
 def test_stack_file_validates_to_the_documented_defaults():
     settings = load_settings(raw_settings(), secret_catalog())
     assert settings.target == "aks"
-    assert settings.kubernetes_version == "1.34"
+    assert settings.kubernetes_version == "1.35"
     aks = settings.aks
     assert aks.location == "eastus"
     assert aks.tier == "Free"
+    assert aks.protect_cluster is True
     assert aks.upgrade_channel == "patch" and aks.node_os_upgrade_channel == "NodeImage"
     assert (aks.system_pool.vm_size, aks.system_pool.min_count, aks.system_pool.max_count) == (
-        "Standard_B2s",
+        "Standard_D2as_v5",
         1,
         2,
     )
     [apps] = aks.pools
-    assert (apps.name, apps.min_count, apps.max_count) == ("apps", 0, 2)
+    assert (apps.name, apps.vm_size, apps.min_count, apps.max_count) == (
+        "apps",
+        "Standard_D2as_v5",
+        0,
+        2,
+    )
     # Options that need the user's own ids or addresses stay off in the shipped file.
     assert aks.entra is None and aks.container_registry is None
     assert aks.authorized_ip_ranges == []
@@ -59,7 +65,7 @@ def test_one_managed_cluster_as_the_issue_requires():
     assert inputs["securityProfile"]["workloadIdentity"]["enabled"] is True
     assert inputs["identity"]["type"] == "SystemAssigned"
     assert "kubeDashboard" not in (inputs.get("addonProfiles") or {})
-    assert inputs["kubernetesVersion"] == "1.34"
+    assert inputs["kubernetesVersion"] == "1.35"
     pools = inputs["agentPoolProfiles"] + [
         p.inputs for p in rec.of_type("azure-native:containerservice:AgentPool")
     ]
@@ -70,7 +76,16 @@ def test_one_managed_cluster_as_the_issue_requires():
         assert pool["enableAutoScaling"] is True
     [agent_pool] = rec.of_type("azure-native:containerservice:AgentPool")
     assert agent_pool.ignore_changes == ("count",)
-    assert cluster.ignore_changes == ("agentPoolProfiles[0].count",)
+    assert cluster.ignore_changes == ("kubernetesVersion", "agentPoolProfiles[0].count")
+    assert cluster.protect
+
+
+def test_the_stack_file_comments_match_what_it_sets():
+    """The comments a student reads beside the keys say what the code does."""
+    text = (PROJECT_ROOT / "stacks" / f"Pulumi.{STACK}.yaml").read_text(encoding="utf-8")
+    assert "smallest size a system pool accepts" not in text  # it was never true of B2s
+    assert "Standard_B" not in text
+    assert "protectCluster: true" in text
 
 
 def test_everything_kubernetes_goes_through_the_aks_provider():

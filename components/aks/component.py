@@ -4,11 +4,15 @@ Children (all `parent=self`, named `<name>-<role>`): resource group; optionally 
 node subnet and Network Contributor for the cluster identity on it; the ManagedCluster with the
 system pool inline; one AgentPool per further pool; optionally an ACR with AcrPull for the
 kubelet identity; the Kubernetes provider built from the cluster's kubeconfig.
+
+Day 2 (docs/aks.md): the cluster is protected, and an edit that would replace it (including the
+system pool's immutable fields, marked replace-on-change) is refused at preview. A further pool
+whose immutable fields change is rolled: a new AKS pool under a new suffixed name first, the old
+one drained and deleted at the end. Kubernetes versions are sent only on create (`upgrades.py`).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 import pulumi
@@ -18,19 +22,20 @@ from pulumi_azure_native import containerservice as cs
 
 from ..cluster import Capabilities, kubernetes_provider
 from ..settings.aks import AksSettings
-from . import profiles
+from . import profiles, upgrades
 from .kubeconfig import fetch_kubeconfig
 
 # AKS serves LoadBalancer Services (Azure Standard LB), marks `managed-csi` as the default
-# StorageClass and runs metrics-server itself: the platform layer adds none of them.
+# StorageClass and runs metrics-server itself: the platform layer adds none of them. The cluster
+# is always Azure CNI powered by Cilium with `networkPolicy: cilium` (profiles.py), and "Cilium
+# enforces network policies" (learn.microsoft.com/azure/aks/azure-cni-powered-by-cilium).
 AKS_CAPABILITIES = Capabilities(
     load_balancer=True,
     default_storage_class=True,
     metrics_server=True,
     kubelet_serving_certificates="signed",
+    network_policy="enforced",
 )
-
-_PATCH_VERSION = re.compile(r"^\d+\.\d+\.\d+$")
 
 
 def _keyword_args(args: cs.ManagedClusterArgs | cs.AgentPoolArgs) -> dict:
@@ -42,6 +47,27 @@ def _keyword_args(args: cs.ManagedClusterArgs | cs.AgentPoolArgs) -> dict:
     values = dict(vars(args))
     values["resource_name_"] = values.pop("resource_name")
     return values
+
+
+def _cluster_options(settings: AksSettings) -> pulumi.ResourceOptions:
+    """Protection, and the changes Pulumi must not send to the cluster.
+
+    - `protect`: preview fails rather than replace or delete the cluster (opt-out:
+      `aks.protectCluster`).
+    - replace-on-change for the inline system pool's immutable fields: without it, such an edit
+      plans an update that AKS refuses minutes into `pulumi up`; with it, a replacement that
+      `protect` refuses at once.
+    - ignore `kubernetesVersion` (see `upgrades.py`) and, when autoscaled, the system pool's
+      count, which the autoscaler owns.
+    """
+    ignore = ["kubernetesVersion"]
+    if settings.system_pool.autoscaling:
+        ignore.append("agentPoolProfiles[0].count")
+    return pulumi.ResourceOptions(
+        protect=settings.protect_cluster,
+        replace_on_changes=list(profiles.SYSTEM_POOL_REPLACE_ON),
+        ignore_changes=ignore,
+    )
 
 
 @dataclass(frozen=True)
@@ -68,21 +94,18 @@ class AksCluster(pulumi.ComponentResource):
         # The provider itself waits for the cluster, its pools and role assignments.
         self.ready: list[pulumi.Resource] = []
 
-        if _PATCH_VERSION.match(version) and settings.upgrade_channel == "patch":
-            pulumi.log.warn(
-                f"kubernetesVersion {version} names a patch, but aks.upgradeChannel 'patch' lets "
-                f"AKS move to newer patches; write the minor ({version.rsplit('.', 1)[0]}) to "
-                "follow them, or set upgradeChannel 'none' to stay on this patch",
-                resource=self,
-            )
+        pinned = upgrades.pinned_patch_warning(version, settings.upgrade_channel)
+        if pinned is not None:
+            pulumi.log.warn(pinned, resource=self)
 
         # Names are explicit (predictable for `az aks get-credentials`), so a replacement must
         # delete the old resource first: Azure will not hold two of the same name.
         delete_first = pulumi.ResourceOptions(parent=self, delete_before_replace=True)
+        rg_plain = settings.resource_group_name or base_name
         self.resource_group = resources.ResourceGroup(
             f"{name}-rg",
             resources.ResourceGroupArgs(
-                resource_group_name=settings.resource_group_name or base_name,
+                resource_group_name=rg_plain,
                 location=settings.location,
                 tags=tags,
             ),
@@ -95,8 +118,6 @@ class AksCluster(pulumi.ComponentResource):
         self.vnet: network.VirtualNetwork | None = None
         subnet_id = self._network(name, settings, rg_name, cluster_name, tags)
 
-        autoscaled = settings.system_pool.autoscaling
-        ignore_system_count = ["agentPoolProfiles[0].count"] if autoscaled else []
         self.cluster = cs.ManagedCluster(
             f"{name}-cluster",
             **_keyword_args(
@@ -110,11 +131,7 @@ class AksCluster(pulumi.ComponentResource):
                     cluster_tags=tags,
                 )
             ),
-            opts=pulumi.ResourceOptions.merge(
-                delete_first,
-                # The autoscaler owns the node count; `pulumi up` must not reset it.
-                pulumi.ResourceOptions(ignore_changes=ignore_system_count),
-            ),
+            opts=pulumi.ResourceOptions.merge(delete_first, _cluster_options(settings)),
         )
         self.cluster_name = self.cluster.name
         self.resource_group_name = rg_name
@@ -138,17 +155,17 @@ class AksCluster(pulumi.ComponentResource):
                 )
             )
 
+        # Named after the stable pool name: an immutable field change replaces the AgentPool
+        # under the same URN, create-before-delete, since its AKS name (suffix) changes too.
         self.pools = [
             cs.AgentPool(
                 f"{name}-pool-{pool.name}",
                 **_keyword_args(
-                    profiles.agent_pool_args(
-                        pool, version, rg_name, self.cluster.name, subnet_id, tags
-                    )
+                    profiles.agent_pool_args(pool, rg_name, self.cluster.name, subnet_id, tags)
                 ),
                 opts=pulumi.ResourceOptions(
                     parent=self,
-                    delete_before_replace=True,
+                    replace_on_changes=list(profiles.AGENT_POOL_REPLACE_ON),
                     ignore_changes=["count"] if pool.autoscaling else [],
                 ),
             )
@@ -170,10 +187,16 @@ class AksCluster(pulumi.ComponentResource):
         self.kubeconfig = fetch_kubeconfig(
             rg_name, self.cluster.name, entra=settings.entra is not None, parent=self
         )
-        # Apps start once every pool exists and the nodes may pull from the registry.
-        # Azure names the cluster; a kubeconfig change (rotated certificates) is no new cluster.
-        self.cluster_identifier = pulumi.Output.concat(
-            "aks:", settings.location, "/", rg_name, "/", cluster_name, "/", dns_prefix
+        self.cluster.current_kubernetes_version.apply(
+            lambda running: self._warn_version_drift(
+                settings, version, running, rg_plain, cluster_name
+            )
+        )
+        # A new identity exactly when the cluster would be replaced; a kubeconfig change
+        # (rotated certificates) is no new cluster. Apps start once every pool exists and the
+        # nodes may pull from the registry.
+        self.cluster_identifier = profiles.cluster_identity(
+            settings, resource_group_name=rg_plain, cluster_name=cluster_name, dns_prefix=dns_prefix
         )
         self.provider = kubernetes_provider(
             f"{name}-provider",
@@ -194,6 +217,19 @@ class AksCluster(pulumi.ComponentResource):
         if self.key_vault_secrets_provider_client_id is not None:
             outputs["keyVaultSecretsProviderClientId"] = self.key_vault_secrets_provider_client_id
         self.register_outputs(outputs)
+
+    def _warn_version_drift(
+        self, settings: AksSettings, wanted: str, running: str | None, rg: str, cluster: str
+    ) -> None:
+        warning = upgrades.drift_warning(
+            wanted=wanted,
+            running=running,
+            channel=settings.upgrade_channel,
+            resource_group=rg,
+            cluster=cluster,
+        )
+        if warning is not None:
+            pulumi.log.warn(warning, resource=self)
 
     # -- optional parts ------------------------------------------------------------------------
 

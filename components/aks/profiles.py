@@ -6,18 +6,35 @@ settings do not expose is a fixed, secure default explained where it is made.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 
 import pulumi
 from pulumi_azure_native import containerservice as cs
 
-from ..settings.aks import AksSettings, PoolSettings
+from ..settings.aks import IMMUTABLE_POOL_FIELDS, AksSettings, PoolSettings
 
 # Built-in Azure role definition ids (the same GUID in every subscription).
 ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 NETWORK_CONTRIBUTOR_ROLE = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 
 KEYVAULT_ADDON = "azureKeyvaultSecretsProvider"
+
+_IMMUTABLE_PROPERTIES = tuple(prop for _, prop in IMMUTABLE_POOL_FIELDS)
+
+AGENT_POOL_REPLACE_ON = ("agentPoolName", *_IMMUTABLE_PROPERTIES)
+"""An AgentPool is replaced (create-before-delete) when these change. Its `agentPoolName`
+carries a suffix derived from the immutable properties, so they change together: the new pool
+is created beside the old one, which AKS drains and deletes at the end of `pulumi up`."""
+
+SYSTEM_POOL_REPLACE_ON = tuple(
+    f"agentPoolProfiles[0].{prop}" for prop in ("name", *_IMMUTABLE_PROPERTIES, "vnetSubnetID")
+)
+"""Inline system pool properties AKS cannot change: pulumi-azure-native plans an edit of one as
+an in-place update of the cluster (its docs: the inline profile "cannot be updated"), which AKS
+refuses minutes into `pulumi up`. Marked replace-on-change, the edit plans a new cluster, which
+`protect` refuses at preview, before anything changes."""
 
 
 def default_name(project: str, stack: str) -> str:
@@ -37,8 +54,15 @@ def tags(settings: AksSettings, project: str, stack: str) -> dict[str, str]:
     return {"project": project, "stack": stack, "managed-by": "pulumi", **settings.tags}
 
 
-def _pool_common(pool: PoolSettings, kubernetes_version: str) -> dict:
-    """Arguments a system profile and an AgentPool share, by their identical SDK names."""
+def _pool_common(pool: PoolSettings) -> dict:
+    """Arguments a system profile and an AgentPool share, by their identical SDK names.
+
+    No `orchestrator_version`: a pool created without one gets the control plane's version
+    (AKS "upgrade-node-pools": "If nothing is set, it falls back to the control plane
+    version"), and no update ever sends one, so no update can mix pool and cluster versions,
+    which ARM refuses (NotAllAgentPoolOrchestratorVersionSpecifiedAndUnchanged). Upgrades are
+    `az aks upgrade` (docs/aks.md, Upgrades).
+    """
     autoscale = pool.autoscaling
     return {
         "type": "VirtualMachineScaleSets",
@@ -52,12 +76,11 @@ def _pool_common(pool: PoolSettings, kubernetes_version: str) -> dict:
         "max_pods": pool.max_pods,
         "os_disk_type": pool.os_disk_type,
         "os_disk_size_gb": pool.os_disk_size_gb,
-        "availability_zones": list(pool.availability_zones) or None,
+        # Sorted, like the suffix of the pool's name: reordering zones changes nothing.
+        "availability_zones": sorted(pool.availability_zones) or None,
         "node_labels": dict(pool.node_labels) or None,
         "node_taints": list(pool.node_taints) or None,
         "enable_encryption_at_host": pool.encryption_at_host,
-        # Nodes follow the control plane: changing kubernetesVersion upgrades every pool.
-        "orchestrator_version": kubernetes_version,
         # No public IP per node: nodes leave through the cluster's load balancer.
         "enable_node_public_ip": False,
     }
@@ -65,23 +88,21 @@ def _pool_common(pool: PoolSettings, kubernetes_version: str) -> dict:
 
 def system_pool_profile(
     settings: AksSettings,
-    kubernetes_version: str,
     subnet_id: pulumi.Input[str] | None,
     pool_tags: dict[str, str],
 ) -> cs.ManagedClusterAgentPoolProfileArgs:
     pool = settings.system_pool
     return cs.ManagedClusterAgentPoolProfileArgs(
-        name=pool.name,
+        name=pool.arm_name,
         mode="System",
         vnet_subnet_id=subnet_id,
         tags=pool_tags,
-        **_pool_common(pool, kubernetes_version),
+        **_pool_common(pool),
     )
 
 
 def agent_pool_args(
     pool: PoolSettings,
-    kubernetes_version: str,
     resource_group_name: pulumi.Input[str],
     cluster_name: pulumi.Input[str],
     subnet_id: pulumi.Input[str] | None,
@@ -90,28 +111,55 @@ def agent_pool_args(
     return cs.AgentPoolArgs(
         resource_group_name=resource_group_name,
         resource_name=cluster_name,
-        agent_pool_name=pool.name,
+        agent_pool_name=pool.arm_name,
         mode="User",
         vnet_subnet_id=subnet_id,
         tags=pool_tags,
-        **_pool_common(pool, kubernetes_version),
+        **_pool_common(pool),
     )
+
+
+def _network_values(settings: AksSettings) -> dict[str, str]:
+    """Azure CNI overlay powered by Cilium: pod IPs outside the VNet, Cilium network policy."""
+    net = settings.network
+    return {
+        "network_plugin": "azure",
+        "network_plugin_mode": "overlay",
+        "network_dataplane": "cilium",
+        "network_policy": "cilium",
+        "pod_cidr": net.pod_cidr,
+        "service_cidr": net.service_cidr,
+        "dns_service_ip": net.dns_service_ip,
+        "load_balancer_sku": "standard",
+        "outbound_type": "loadBalancer",
+    }
 
 
 def network_profile(settings: AksSettings) -> cs.ContainerServiceNetworkProfileArgs:
-    """Azure CNI overlay powered by Cilium: pod IPs outside the VNet, Cilium network policy."""
-    net = settings.network
-    return cs.ContainerServiceNetworkProfileArgs(
-        network_plugin="azure",
-        network_plugin_mode="overlay",
-        network_dataplane="cilium",
-        network_policy="cilium",
-        pod_cidr=net.pod_cidr,
-        service_cidr=net.service_cidr,
-        dns_service_ip=net.dns_service_ip,
-        load_balancer_sku="standard",
-        outbound_type="loadBalancer",
-    )
+    return cs.ContainerServiceNetworkProfileArgs(**_network_values(settings))
+
+
+def cluster_identity(
+    settings: AksSettings, *, resource_group_name: str, cluster_name: str, dns_prefix: str
+) -> str:
+    """The Kubernetes provider's `clusterIdentifier`: it changes exactly when the cluster would.
+
+    The cluster is replaced (a new API server, empty) only when one of its replace-forcing
+    inputs changes: location, group, name, DNS prefix, network profile, own VNet, or the inline
+    system pool's name or immutable fields (`SYSTEM_POOL_REPLACE_ON`). The identity is those
+    values, read from the settings so it is known at preview. Certificates (`az aks
+    rotate-certs`), tokens and every in-place edit leave it, and so every object, untouched.
+    """
+    vnet = settings.network.vnet
+    replace_forcing = {
+        "network": _network_values(settings),
+        "vnet": vnet.model_dump() if vnet is not None else None,
+        "systemPool": {"name": settings.system_pool.arm_name}
+        | settings.system_pool.immutable_values(),
+    }
+    canonical = json.dumps(replace_forcing, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
+    return f"aks:{settings.location}/{resource_group_name}/{cluster_name}/{dns_prefix}#{digest}"
 
 
 def aad_profile(settings: AksSettings) -> cs.ManagedClusterAADProfileArgs | None:
@@ -163,6 +211,8 @@ def managed_cluster_args(
         resource_name=cluster_name,
         location=settings.location,
         dns_prefix=dns_prefix,
+        # Sent on create; afterwards ignored (component.py), since AKS upgrades are
+        # `az aks upgrade` (docs/aks.md, Upgrades).
         kubernetes_version=kubernetes_version,
         sku=cs.ManagedClusterSKUArgs(name="Base", tier=settings.tier),
         identity=cs.ManagedClusterIdentityArgs(type="SystemAssigned"),
@@ -170,9 +220,7 @@ def managed_cluster_args(
         disable_local_accounts=settings.entra is not None,
         aad_profile=aad_profile(settings),
         api_server_access_profile=api_server_access_profile(settings),
-        agent_pool_profiles=[
-            system_pool_profile(settings, kubernetes_version, subnet_id, cluster_tags)
-        ],
+        agent_pool_profiles=[system_pool_profile(settings, subnet_id, cluster_tags)],
         network_profile=network_profile(settings),
         oidc_issuer_profile=cs.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
         security_profile=cs.ManagedClusterSecurityProfileArgs(

@@ -16,11 +16,13 @@ from ..recording import placeholder
 
 
 def managed_cluster(a: mocks.MockResourceArgs) -> dict[str, Any]:
-    """AKS outputs: cluster and kubelet identities, OIDC issuer URL, FQDN, add-on identities."""
+    """AKS outputs: cluster and kubelet identities, OIDC issuer URL, FQDN, add-on identities,
+    the running Kubernetes version (a placeholder: no upgrade advice without a real one)."""
     state: dict[str, Any] = {
         "name": a.inputs.get("resourceName") or placeholder(f"name of {a.name}"),
         "fqdn": placeholder(f"API server FQDN of {a.name}"),
         "nodeResourceGroup": placeholder(f"node resource group of {a.name}"),
+        "currentKubernetesVersion": placeholder(f"Kubernetes version {a.name} runs"),
         "identity": {
             **(a.inputs.get("identity") or {}),
             "principalId": placeholder(f"principal id of {a.name}"),

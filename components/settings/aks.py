@@ -1,13 +1,16 @@
 """Settings of the `aks` target: where the Azure cluster lives, its node pools, network and access.
 
 Every key is camelCase in the stack file. Defaults are the cheap, still secure student setup of
-`stacks/Pulumi.azure-dev.yaml`. Fields whose change makes Azure build a new cluster (or a new
-pool) say "Forces replacement" in their description; docs/aks.md lists them too.
+`stacks/Pulumi.azure-dev.yaml`. Fields whose change needs a new cluster say "Forces replacement"
+in their description, pool fields AKS cannot change say "Immutable"; docs/aks.md (Day 2) says
+what `pulumi up` does with each.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -25,6 +28,8 @@ _LOCATION = re.compile(r"^[a-z][a-z0-9]{1,39}$")
 _VM_SIZE = re.compile(r"^Standard_[A-Z]+[0-9]+(-[0-9]+)?[a-z]*(_[A-Za-z0-9]+)*$")
 # AKS: Linux pool names are 1-12 lowercase letters or digits and start with a letter.
 _POOL_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+# The vCPU count inside a VM size name: Standard_D2as_v5 -> 2, Standard_E4-2ds_v4 -> 2 (active).
+_VM_CPUS = re.compile(r"^Standard_[A-Z]+(?P<cpus>[0-9]+)(-(?P<active>[0-9]+))?")
 # Resource groups: 1-90 letters, digits, '-', '_', '.', '(' or ')'; not ending in '.'.
 _RESOURCE_GROUP = re.compile(r"^[-\w.()]{0,89}[-\w()]$")
 # Managed clusters: 1-63 letters, digits, '-' or '_', starting and ending with a letter or digit.
@@ -65,10 +70,18 @@ def _location(value: str) -> str:
 def _vm_size(value: str) -> str:
     if not _VM_SIZE.match(value):
         raise ValueError(
-            f"{value!r} is not an Azure VM size; write it like Standard_B2s or Standard_D2as_v5 "
+            f"{value!r} is not an Azure VM size; write it like Standard_D2as_v5 "
             "(see `az vm list-sizes --location <location> -o table`)"
         )
     return value
+
+
+def vm_size_cpus(value: str) -> int | None:
+    """The vCPUs a size name promises (the active ones of a constrained size), if it says."""
+    match = _VM_CPUS.match(value)
+    if match is None:
+        return None
+    return int(match["active"] or match["cpus"])
 
 
 def _pool_name(value: str) -> str:
@@ -76,6 +89,17 @@ def _pool_name(value: str) -> str:
         raise ValueError(
             f"{value!r} is not a valid AKS Linux pool name: 1-12 lowercase letters or digits, "
             "starting with a letter"
+        )
+    return value
+
+
+def _user_pool_name(value: str) -> str:
+    _pool_name(value)
+    if len(value) > USER_POOL_NAME_MAX:
+        raise ValueError(
+            f"{value!r} is too long for a pool of `pools`: at most {USER_POOL_NAME_MAX} "
+            f"characters, because hybrid-kube appends a {POOL_SUFFIX_LENGTH}-character suffix "
+            "(AKS allows 12) that changes when an immutable field changes"
         )
     return value
 
@@ -121,28 +145,50 @@ def _taint(value: str) -> str:
 
 VmSize = Annotated[str, AfterValidator(_vm_size)]
 PoolName = Annotated[str, AfterValidator(_pool_name)]
+UserPoolName = Annotated[str, AfterValidator(_user_pool_name)]
 Guid = Annotated[str, AfterValidator(_guid)]
 Zone = Annotated[Literal["1", "2", "3"], BeforeValidator(_zone)]
 AuthorizedRange = Annotated[str, AfterValidator(_authorized_range)]
 Taint = Annotated[str, AfterValidator(_taint)]
 
-_REPLACES_POOL = (
-    "Immutable: AKS cannot change it on an existing pool. For an entry of `pools`, roll it by "
-    "adding a pool under a new name and removing the old one; for the system pool it takes a "
-    "new cluster. Choose it up front."
+# Pool properties AKS cannot change on an existing pool (ARM: "Changing property ... is not
+# allowed"), as (settings field, ARM property). Checked against the providers that work around
+# them: terraform-provider-azurerm rotates a pool through a temporary one when one of these
+# changes (internal/services/containers/kubernetes_cluster_node_pool_resource.go,
+# `cycleNodePoolProperties`), and AKS documents that a pool's VM size cannot change after
+# creation (learn.microsoft.com/azure/aks/manage-node-pools, "Limitations").
+IMMUTABLE_POOL_FIELDS: tuple[tuple[str, str], ...] = (
+    ("vm_size", "vmSize"),
+    ("os_disk_type", "osDiskType"),
+    ("os_disk_size_gb", "osDiskSizeGB"),
+    ("max_pods", "maxPods"),
+    ("availability_zones", "availabilityZones"),
+    ("encryption_at_host", "enableEncryptionAtHost"),
+)
+POOL_SUFFIX_LENGTH = 4
+USER_POOL_NAME_MAX = 12 - POOL_SUFFIX_LENGTH
+_SUFFIX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+_IMMUTABLE = (
+    "Immutable in AKS. On an entry of `pools`, a change rolls the pool: `pulumi up` creates a new "
+    "AKS pool (new suffix), then deletes the old one, which AKS drains onto the others. On the "
+    "system pool it takes a new cluster, which protectCluster refuses (docs/aks.md)."
 )
 
 
 class PoolSettings(StrictModel):
     """One node pool: a VM scale set. Fixed size with `count`, or autoscaled with min/max."""
 
-    name: PoolName = Field(
-        description="Pool name; 1-12 lowercase letters/digits. " + _REPLACES_POOL
+    name: UserPoolName = Field(
+        description="Pool name, 1-8 lowercase letters/digits; the AKS pool is this name plus a "
+        "4-character suffix derived from the immutable fields. Renaming creates a new pool and "
+        "deletes the old one."
     )
     vm_size: VmSize = Field(
-        default="Standard_B2s",
-        description="Azure VM size; the system pool needs at least 2 vCPUs and 4 GB. "
-        + _REPLACES_POOL,
+        default="Standard_D2as_v5",
+        description="Azure VM size. The default (2 vCPUs, 8 GiB, not burstable) is the smallest "
+        "size AKS accepts for a system pool that its docs do not advise against: AKS refuses "
+        "B-series and sizes under 2 vCPUs / 4 GiB there, and recommends 4 vCPUs. " + _IMMUTABLE,
     )
     count: int | None = Field(
         default=None,
@@ -157,28 +203,27 @@ class PoolSettings(StrictModel):
         default=110,
         ge=50,
         le=250,
-        description="Pods per node, 50-250 (fewer than 50 starves system pods). " + _REPLACES_POOL,
+        description="Pods per node, 50-250 (fewer than 50 starves system pods). " + _IMMUTABLE,
     )
     os_disk_type: Literal["Managed", "Ephemeral"] = Field(
         default="Managed",
         description="Managed disk, or Ephemeral (needs a VM size whose cache/temp disk holds "
-        "osDiskSizeGb). " + _REPLACES_POOL,
+        "osDiskSizeGb). " + _IMMUTABLE,
     )
     os_disk_size_gb: int = Field(
-        default=64, ge=30, le=2048, description="OS disk size in GB. " + _REPLACES_POOL
+        default=64, ge=30, le=2048, description="OS disk size in GB. " + _IMMUTABLE
     )
     os_sku: Literal["Ubuntu", "AzureLinux"] = Field(default="Ubuntu", description="Node image OS.")
     availability_zones: list[Zone] = Field(
         default=[],
-        description="Zones to spread nodes over, e.g. [1, 2, 3]; empty: no zones. "
-        + _REPLACES_POOL,
+        description="Zones to spread nodes over, e.g. [1, 2, 3]; empty: no zones. " + _IMMUTABLE,
     )
     node_labels: dict[str, str] = {}
     node_taints: list[Taint] = []
     encryption_at_host: bool = Field(
         default=False,
         description="Encrypt temp and cache disks on the host; the subscription must have the "
-        "Microsoft.Compute/EncryptionAtHost feature registered.",
+        "Microsoft.Compute/EncryptionAtHost feature registered. " + _IMMUTABLE,
     )
 
     @model_validator(mode="after")
@@ -196,6 +241,24 @@ class PoolSettings(StrictModel):
         if self.count is not None:
             return self.count
         return self.min_count if self.autoscaling and self.min_count is not None else 1
+
+    def immutable_values(self) -> dict[str, Any]:
+        """The immutable fields by ARM property name, zones in a canonical (sorted) order."""
+        values = {prop: getattr(self, field) for field, prop in IMMUTABLE_POOL_FIELDS}
+        values["availabilityZones"] = sorted(self.availability_zones)
+        return values
+
+    @property
+    def arm_name(self) -> str:
+        """The AKS pool name: `name` plus a suffix that changes exactly when an immutable field
+        does, so such a change is a new pool beside the old one, never an update AKS refuses."""
+        canonical = json.dumps(self.immutable_values(), sort_keys=True, separators=(",", ":"))
+        number = int.from_bytes(hashlib.sha256(canonical.encode()).digest()[:8], "big")
+        suffix = ""
+        for _ in range(POOL_SUFFIX_LENGTH):
+            number, digit = divmod(number, len(_SUFFIX_ALPHABET))
+            suffix += _SUFFIX_ALPHABET[digit]
+        return self.name + suffix
 
     def _count_problems(self, minimum: int) -> Iterator[Problem]:
         if (self.min_count is None) != (self.max_count is None):
@@ -225,14 +288,43 @@ class PoolSettings(StrictModel):
 
 
 class SystemPoolSettings(PoolSettings):
-    """The pool declared inside the cluster (mode System). At least one node, always."""
+    """The pool declared inside the cluster (mode System). At least one node, always.
 
-    name: PoolName = Field(default="system", description="Pool name. " + _REPLACES_POOL)
+    Its name carries no suffix: AKS cannot add or remove pools through the cluster resource, so
+    any change of its name or immutable fields takes a new cluster (docs/aks.md).
+    """
+
+    name: PoolName = Field(
+        default="system", description="Pool name, 1-12 lowercase letters/digits. " + _IMMUTABLE
+    )
 
     @model_validator(mode="after")
     def _counts(self) -> SystemPoolSettings:
-        check(self._count_problems(minimum=1))
+        check([*self._count_problems(minimum=1), *self._size_problems()])
         return self
+
+    @property
+    def arm_name(self) -> str:
+        return self.name
+
+    def _size_problems(self) -> Iterator[Problem]:
+        """AKS: no B-series, at least 2 vCPUs (and 4 GiB) in a system pool
+        (learn.microsoft.com/azure/aks/quotas-skus-regions, "Restricted VM sizes")."""
+        if self.vm_size.startswith("Standard_B"):
+            yield Problem(
+                ("vmSize",),
+                f"{self.vm_size} is a burstable B-series size, which AKS does not support for a "
+                "system pool; use e.g. Standard_D2as_v5 (2 vCPUs, 8 GiB) or, as AKS recommends, "
+                "a 4-vCPU size such as Standard_D4as_v5",
+            )
+            return
+        cpus = vm_size_cpus(self.vm_size)
+        if cpus is not None and cpus < 2:
+            yield Problem(
+                ("vmSize",),
+                f"{self.vm_size} has {cpus} vCPU; a system pool needs at least 2 vCPUs and 4 GiB "
+                "(AKS recommends 4 vCPUs)",
+            )
 
 
 class VnetSettings(StrictModel):
@@ -405,10 +497,19 @@ class AksSettings(StrictModel):
     container_registry: ContainerRegistrySettings | None = Field(
         default=None, description="Create an ACR and let the nodes pull from it."
     )
-    upgrade_channel: Literal["patch", "none"] = Field(
+    upgrade_channel: Literal["patch", "stable", "rapid", "none"] = Field(
         default="patch",
-        description="patch: AKS applies new patches of kubernetesVersion's minor itself (write "
-        'the version as a minor, "1.34"). none: only `pulumi up` upgrades (not recommended).',
+        description="AKS cluster auto-upgrade. patch: new patches of the running minor (write "
+        'kubernetesVersion as a minor, "1.35"). stable / rapid: AKS also moves to new minors '
+        "(N-1 / the newest), control plane first, then each pool; kubernetesVersion is then only "
+        "the version a new cluster starts with. none: versions change only when you upgrade "
+        "(docs/aks.md, Upgrades).",
+    )
+    protect_cluster: bool = Field(
+        default=True,
+        description="Pulumi `protect` on the cluster: an edit that would replace or delete it "
+        "(location, names, network, system pool sizes, a target switch, `pulumi destroy`) is "
+        "refused before anything changes. Set false, then `pulumi up`, to allow it (docs/aks.md).",
     )
     node_os_upgrade_channel: Literal["NodeImage", "SecurityPatch", "Unmanaged", "None"] = Field(
         default="NodeImage", description="How node OS security fixes arrive; NodeImage is weekly."
@@ -499,3 +600,17 @@ class AksSettings(StrictModel):
             if pool.name in seen:
                 yield Problem(("pools", index, "name"), f"duplicate pool name {pool.name!r}")
             seen.add(pool.name)
+        yield from self._arm_name_problems()
+
+    def _arm_name_problems(self) -> Iterator[Problem]:
+        """A suffixed name can, by chance, equal another pool's AKS name (e.g. 'sy' + 'stem').
+        Duplicate names are reported above, not here."""
+        owners = {self.system_pool.arm_name: (self.system_pool.name, "the system pool")}
+        for index, pool in enumerate(self.pools):
+            owner = owners.setdefault(pool.arm_name, (pool.name, f"pool {pool.name!r}"))
+            if owner[0] != pool.name:
+                yield Problem(
+                    ("pools", index, "name"),
+                    f"pool {pool.name!r} gets the AKS name {pool.arm_name!r}, already used by "
+                    f"{owner[1]}; choose another name",
+                )
