@@ -264,7 +264,7 @@ def test_destructive_steps_delete_first_and_drain_before_reset():
     # Node and join steps run their scripts' delete action with the same stdin.
     for name in ("onprem-w1-node", "onprem-w1-join", "onprem-cp1-init"):
         assert "\ndelete() {" in cmds[name].inputs["stdin"]
-    # Which host each step talks to: joins on the host, admit and node on the first control plane.
+    # Which host each step talks to: joins on the host, admit and node on the bootstrap host.
     assert cmds["onprem-w1-join"].inputs["connection"]["host"] == "192.168.57.10"
     for step in ("admit", "node", "upgrade-drain", "upgrade-uncordon"):
         assert cmds[f"onprem-w1-{step}"].inputs["connection"]["host"] == "192.168.56.11"

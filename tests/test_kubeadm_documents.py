@@ -123,7 +123,7 @@ def test_join_documents():
     assert admit["kind"] == "InitConfiguration" and admit["bootstrapTokens"][0]["ttl"] == "2h0m0s"
 
 
-def test_admit_configuration_names_the_first_control_planes_endpoint_and_registration():
+def test_admit_configuration_names_the_bootstrap_hosts_endpoint_and_registration():
     # `kubeadm init phase` would otherwise default both from the default route and the hostname.
     s = settings()
     admit = documents.admit_configuration(s, token=TOKEN, certificate_key=KEY)
@@ -135,6 +135,18 @@ def test_admit_configuration_names_the_first_control_planes_endpoint_and_registr
     ]
     assert admit["nodeRegistration"] == init["nodeRegistration"]
     assert v1beta4_problems([admit]) == []
+
+
+def test_admit_configuration_does_not_change_with_the_first_worker():
+    # kubeadm init needs the taint decision (no worker: the control plane runs workloads); the
+    # admit step's `init phase bootstrap-token/upload-certs` does not, so adding the first worker
+    # (or removing the last) must not re-run every admit step.
+    alone = settings(hosts=[{"name": "cp1", "address": "192.168.56.11", "role": "control-plane"}])
+    assert documents.admit_configuration(
+        alone, token=TOKEN, certificate_key=KEY
+    ) == documents.admit_configuration(settings(), token=TOKEN, certificate_key=KEY)
+    init = documents.init_configuration(alone, token=TOKEN, certificate_key=KEY)
+    assert init["nodeRegistration"]["taints"] == []
 
 
 def test_ipv6_endpoint_is_bracketed():

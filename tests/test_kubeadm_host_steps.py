@@ -182,7 +182,7 @@ def upgrade_cp_run(tmp_path: Path, *, kubeadm_now: str, kubelet_now: str, marked
     record = tmp_path / "calls"
     snippet = f"""
 {script_functions("upgrade-control-plane.sh")}
-NODE_NAME=cp1 K8S_VERSION=1.35 FIRST_CONTROL_PLANE=true
+NODE_NAME=cp1 K8S_VERSION=1.35 BOOTSTRAP_HOST=cp1
 KUBEADM_NOW={kubeadm_now} KUBELET_NOW={kubelet_now}
 kubeadm() {{
   case "$*" in
@@ -346,11 +346,17 @@ kubeadm() {{ echo "kubeadm $*" >>{tmp_path}/calls; }}
 
 
 def init_run(tmp_path: Path, encryption: str, audit: str, vip: str):
+    # The host initialised the cluster (init.sh's record) with Calico.
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    (state / "initialised").write_text("node=cp1\naddress=192.168.56.11\n")
+    (state / "cni").write_text("calico\n")
     snippet = (
         script_functions("init.sh")
         + control_plane_env(tmp_path)
         + f"""
-NODE_NAME=cp1 K8S_VERSION=1.34 KUBEADM_CONFIG='' CA_CERT='' CA_KEY=''
+INIT_ONLY_FILE={tmp_path}/super-admin.conf CNI_CONF_DIR={tmp_path}/net.d
+NODE_NAME=cp1 K8S_VERSION=1.34 CNI=calico KUBEADM_CONFIG='' CA_CERT='' CA_KEY=''
 ENCRYPTION_CONFIG='{encryption}' AUDIT_POLICY='{audit}'
 KUBE_VIP_MANIFEST='{vip}'
 create

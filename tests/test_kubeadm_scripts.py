@@ -215,6 +215,17 @@ def test_run_action_dispatches_and_refuses_unknown_actions():
     assert not_root.returncode == 1 and "sudo -n" in not_root.stderr
 
 
+def test_die_prints_the_error_then_each_hint_on_a_line_of_its_own():
+    result = bash("die 'it broke' 'do this' 'then that'")
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "[hybrid-kube] error: it broke",
+        "[hybrid-kube]   do this",
+        "[hybrid-kube]   then that",
+    ]
+    assert bash("die 'alone'").stderr == "[hybrid-kube] error: alone\n"
+
+
 def test_kube_vip_manifest_gets_the_interface_that_holds_the_node_address(tmp_path):
     manifest = tmp_path / "kube-vip.yaml"
     interfaces = (

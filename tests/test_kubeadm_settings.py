@@ -44,7 +44,7 @@ def test_a_separate_endpoint_is_a_kube_vip_address_by_default():
     settings = kubeadm(stack())
     assert settings.api_load_balancer == "kube-vip"
     assert settings.kube_vip_address == "192.168.56.10"
-    assert settings.first_control_plane.name == "cp1"
+    assert settings.bootstrap_control_plane.name == "cp1"
 
 
 def test_no_kube_vip_without_a_separate_endpoint_or_with_an_external_balancer():

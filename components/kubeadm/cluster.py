@@ -4,20 +4,26 @@ The bring-up pipeline, in one place (each phase is a small module beside this on
 
 1. credentials  token, certificate key, Secrets key (pulumi-random), cluster CA (pulumi-tls)
 2. prepare      every host, in parallel, waiting for nothing
-3. init         first control plane, after its own preparation
-4. join         extra control planes one at a time, workers in parallel (admit -> join -> node)
+3. init         the bootstrap control plane (`bootstrapHost`, else the control plane whose name
+                sorts first), after its own preparation; protected (bootstrap.py)
+4. join         extra control planes one at a time by name, workers in parallel
+                (admit -> join -> node); the control planes' node steps form a chain too
 5. upgrade      per-host upgrade steps, no-ops unless kubernetesVersion went up
 6. kubeconfig   issued from the CA, usable once init is done; the provider built from it
 7. network      the CNI as a Helm release through that provider; `ready` lists it, so the
                 platform layer (and through it the apps) installs nothing before pods get IPs
 
-Removing a host from the stack deletes its steps in reverse: drain + delete the Node (on the first
-control plane), then `kubeadm reset` and cleanup on the host.
+Nothing depends on the order of `hosts`: every list is taken by name.
+
+Removing a host from the stack deletes its steps in reverse: on the bootstrap control plane,
+drain, (a control plane) leave etcd, delete the Node; then `kubeadm reset` and cleanup on the
+host. Control planes leave one at a time.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Literal
 
 import pulumi
 from pydantic import SecretStr
@@ -25,7 +31,7 @@ from pydantic import SecretStr
 from ..cluster import Capabilities, kubernetes_provider, secret_kubeconfig
 from ..settings import KubeadmSettings
 from . import documents
-from .bootstrap import init_first_control_plane
+from .bootstrap import bootstrap_identity, init_bootstrap_control_plane
 from .cni import install_cni
 from .connection import Connections, private_key
 from .context import Context
@@ -38,12 +44,26 @@ from .upgrade import upgrade_steps
 # Bare metal: no cloud load balancer, no StorageClass, no metrics API. The platform layer adds
 # MetalLB (from `load_balancer_addresses`), a local-path provisioner and metrics-server; kubelets
 # request serving certificates (`serverTLSBootstrap`), which the platform's approver signs off.
+# Whether NetworkPolicy is enforced depends on the CNI: see `kubeadm_capabilities`.
 KUBEADM_CAPABILITIES = Capabilities(
     load_balancer=False,
     default_storage_class=False,
     metrics_server=False,
     kubelet_serving_certificates="bootstrap",
 )
+
+NETWORK_POLICY: dict[str, Literal["enforced", "not-enforced"]] = {
+    "calico": "enforced",
+    "cilium": "enforced",
+    "flannel": "not-enforced",  # flannel only routes pod traffic; it has no policy engine
+}
+"""`kubeadm.cni` -> `Capabilities.network_policy` (REFERENCES.md, "NetworkPolicy enforcement")."""
+
+
+def kubeadm_capabilities(cni: str) -> Capabilities:
+    """What a kubeadm cluster with this pod network guarantees (a pure function of settings, so
+    `check` and `render` can say it without running the program)."""
+    return replace(KUBEADM_CAPABILITIES, network_policy=NETWORK_POLICY[cni])
 
 
 @dataclass(frozen=True)
@@ -96,17 +116,22 @@ class KubeadmCluster(pulumi.ComponentResource):
 
         prepared = {host.name: prepare_host(ctx, host) for host in settings.hosts}
 
-        first = ctx.first_control_plane
-        init = init_first_control_plane(ctx, prepared[first.name])
+        bootstrap = ctx.bootstrap
+        identity = bootstrap_identity(ctx, bootstrap)
+        init = init_bootstrap_control_plane(ctx, prepared[bootstrap.name], identity)
 
-        nodes = {first.name: register_node(ctx, first, init)}
-        previous = init
-        for host in settings.control_planes[1:]:  # one at a time
-            previous = join_host(ctx, host, prepared[host.name], after=previous)
-            nodes[host.name] = register_node(ctx, host, previous)
+        node = register_node(ctx, bootstrap, init)
+        nodes = {bootstrap.name: node}
+        joined: pulumi.Resource = init
+        for host in settings.joining_control_planes:  # one at a time, by name
+            joined = join_host(ctx, host, prepared[host.name], after=joined)
+            # Chained: the engine deletes the last joined control plane's node step first, and
+            # the next one only after it (one etcd member leaves at a time).
+            node = register_node(ctx, host, joined, after=node)
+            nodes[host.name] = node
         for host in settings.workers:  # in parallel
-            joined = join_host(ctx, host, prepared[host.name], after=init)
-            nodes[host.name] = register_node(ctx, host, joined)
+            worker_joined = join_host(ctx, host, prepared[host.name], after=init)
+            nodes[host.name] = register_node(ctx, host, worker_joined)
 
         upgrade_steps(ctx, nodes)
 
@@ -125,6 +150,6 @@ class KubeadmCluster(pulumi.ComponentResource):
         # Add-ons schedule on workers (a lone control plane is tainted): wait for every node
         # to be registered too, not only for the network.
         self.ready = [self.network, *nodes.values()]
-        self.capabilities = KUBEADM_CAPABILITIES
+        self.capabilities = kubeadm_capabilities(settings.cni)
         self.load_balancer_addresses = list(settings.load_balancer_addresses)
         self.register_outputs({"kubeconfig": self.kubeconfig, "apiEndpoint": self.api_endpoint})

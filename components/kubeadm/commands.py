@@ -67,7 +67,8 @@ def host_command(
     depends_on: Sequence[pulumi.Resource] = (),
     destructive: bool = False,
     carries_secrets: bool = False,
-    triggers: Sequence[str] | None = None,
+    triggers: pulumi.Input[Sequence[str]] | None = None,
+    protect: bool = False,
 ) -> remote.Command:
     """One step on one host.
 
@@ -75,6 +76,8 @@ def host_command(
     drain), and a replacement deletes the old one first (`delete_before_replace`).
     `carries_secrets`: the stdin holds secrets; output is not logged and stored only as secret
     (the scripts redact anyway, this is the second line of defence).
+    `protect`: Pulumi refuses to delete or replace the step (preview fails) until it is
+    unprotected in the state; for the step whose delete would end the cluster.
     """
     return remote.Command(
         name,
@@ -83,11 +86,12 @@ def host_command(
         delete=DELETE if destructive else None,
         stdin=script_stdin(script, variables),
         logging=remote.Logging.NONE if carries_secrets else remote.Logging.STDOUT_AND_STDERR,
-        triggers=list(triggers) if triggers is not None else None,
+        triggers=triggers,
         opts=pulumi.ResourceOptions(
             parent=parent,
             depends_on=list(depends_on),
             delete_before_replace=destructive,
+            protect=protect,
             additional_secret_outputs=SECRET_OUTPUTS if carries_secrets else None,
         ),
     )

@@ -41,11 +41,9 @@ class Context:
         return self.connections(host)
 
     @property
-    def first_control_plane(self) -> HostSettings:
-        return self.settings.first_control_plane
-
-    def is_first(self, host: HostSettings) -> bool:
-        return host.name == self.first_control_plane.name
+    def bootstrap(self) -> HostSettings:
+        """The control plane `kubeadm init` ran on (settings.bootstrap_control_plane)."""
+        return self.settings.bootstrap_control_plane
 
     def kube_vip_manifest(self, *, kubeconfig: str) -> str:
         """The kube-vip static pod YAML, or "" when the endpoint needs no kube-vip."""

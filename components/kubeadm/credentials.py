@@ -6,10 +6,10 @@
 - Secrets-at-rest key (32 random bytes, base64) for the API server's EncryptionConfiguration;
 - the cluster CA, a `pulumi_tls` key and self-signed certificate.
 
-Join discovery: the CA is generated here and placed on the first control plane before
+Join discovery: the CA is generated here and placed on the bootstrap control plane before
 `kubeadm init` (kubeadm keeps a CA it finds in /etc/kubernetes/pki). The discovery hash, sha256 of
 the CA public key's DER SubjectPublicKeyInfo, is therefore computed in Python from the key alone,
-before any host exists. The alternative, reading the hash from the first control plane after init,
+before any host exists. The alternative, reading the hash from the bootstrap host after init,
 would make every join wait for (and depend on the output of) an extra remote read, leave the hash
 unknown in previews, and tie the cluster's identity to a host's disk. The price: the CA private
 key lives in the Pulumi state (as a secret), as an admin kubeconfig would; it also lets the

@@ -82,12 +82,16 @@ def bootstrap_token(token: str) -> dict[str, Any]:
     }
 
 
-def _first_control_plane_fields(settings: KubeadmSettings) -> dict[str, Any]:
-    """The first control plane's API endpoint and registration, explicit: kubeadm would otherwise
-    default them from the default route's address and the hostname."""
-    host = settings.first_control_plane
-    # With no worker the control plane must run workloads, so it gets no NoSchedule taint.
-    taints = [] if not settings.workers else None
+def _bootstrap_fields(settings: KubeadmSettings, *, with_taints: bool) -> dict[str, Any]:
+    """The bootstrap control plane's API endpoint and registration, explicit: kubeadm would
+    otherwise default them from the default route's address and the hostname.
+
+    `with_taints`: `kubeadm init` needs them (with no worker the control plane must run
+    workloads, so it gets no NoSchedule taint); the admit step's `init phase bootstrap-token` and
+    `upload-certs` do not read them, and leaving them out keeps every admit step unchanged when
+    the first worker is added or the last one removed."""
+    host = settings.bootstrap_control_plane
+    taints = [] if with_taints and not settings.workers else None
     return {
         "localAPIEndpoint": {"advertiseAddress": host.address, "bindPort": API_SERVER_PORT},
         "nodeRegistration": node_registration(host, taints=taints),
@@ -102,7 +106,7 @@ def init_configuration(
         "kind": "InitConfiguration",
         "bootstrapTokens": [bootstrap_token(token)],
         "certificateKey": certificate_key,
-        **_first_control_plane_fields(settings),
+        **_bootstrap_fields(settings, with_taints=True),
         "timeouts": {"controlPlaneComponentHealthCheck": "4m0s"},
     }
 
@@ -178,7 +182,7 @@ def kube_proxy_configuration(settings: KubeadmSettings) -> dict[str, Any]:
 def init_documents(
     settings: KubeadmSettings, version: str, *, token: str, certificate_key: str
 ) -> list[dict[str, Any]]:
-    """The four documents of `kubeadm init --config` on the first control plane."""
+    """The four documents of `kubeadm init --config` on the bootstrap control plane."""
     return [
         init_configuration(settings, token=token, certificate_key=certificate_key),
         cluster_configuration(settings, version),
@@ -221,15 +225,16 @@ def join_configuration(
 def admit_configuration(
     settings: KubeadmSettings, *, token: str, certificate_key: str
 ) -> dict[str, Any]:
-    """What admit.sh feeds `kubeadm init phase bootstrap-token / upload-certs` on the first control
-    plane (it appends the cluster's live ClusterConfiguration). Carries that host's endpoint and
-    registration so `kubeadm init phase` does not default them from the default route."""
+    """What admit.sh feeds `kubeadm init phase bootstrap-token / upload-certs` on the bootstrap
+    control plane (it appends the cluster's live ClusterConfiguration). Carries that host's
+    endpoint and registration so `kubeadm init phase` does not default them from the default
+    route."""
     return {
         "apiVersion": KUBEADM_API,
         "kind": "InitConfiguration",
         "bootstrapTokens": [bootstrap_token(token)],
         "certificateKey": certificate_key,
-        **_first_control_plane_fields(settings),
+        **_bootstrap_fields(settings, with_taints=False),
     }
 
 
@@ -299,8 +304,8 @@ def audit_policy() -> dict[str, Any]:
 def kube_vip_manifest(address: str, *, kubeconfig: str) -> dict[str, Any]:
     """kube-vip as a static pod in ARP mode with leader election, holding `address` on port 6443.
 
-    `kubeconfig` is super-admin.conf on the first control plane during `kubeadm init` (admin.conf
-    has no rights yet then) and admin.conf everywhere else.
+    `kubeconfig` is super-admin.conf on the bootstrap control plane during `kubeadm init`
+    (admin.conf has no rights yet then) and admin.conf everywhere else.
     """
     env = {
         "vip_arp": "true",

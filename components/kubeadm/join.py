@@ -1,5 +1,5 @@
-"""Phase 3, every other host: admit (on the first control plane), join (on the host), register
-(on the first control plane). Removal is the same chain run backwards by the engine.
+"""Phase 3, every other host: admit (on the bootstrap control plane), join (on the host),
+register (on the bootstrap control plane). Removal is the same chain run backwards by the engine.
 
 - admit: refreshes the bootstrap token, and for a control plane re-uploads the certificates under
   the certificate key, right before this host joins, so a host added long after `kubeadm init`
@@ -8,11 +8,15 @@
 - join: `kubeadm join` with a JoinConfiguration whose discovery pins the CA hash computed in
   credentials.py; its delete runs `kubeadm reset` plus cleanup on the host;
 - node: waits for the Node, labels workers, approves the kubelet serving certificate; its delete
-  drains the node and deletes it from the cluster. Because it depends on the join, the engine
-  deletes it first: drain and delete the Node, then reset the host.
+  drains the node, for a control plane removes its etcd member (from the bootstrap host's etcd,
+  refusing when that would cost etcd its quorum), and deletes the Node. Because it depends on the
+  join, the engine deletes it first: the member leaves and the Node goes while the host is still
+  intact, then the join's delete resets the host.
 
-Extra control planes join one after another (each admit waits for the previous join); workers
-join in parallel and wait only for the init and their own preparation.
+Extra control planes join one after another, by name (each admit waits for the previous join);
+their node steps form the same chain, so the engine, which deletes in reverse dependency order,
+removes control planes one at a time, last joined first. Workers join in parallel and wait only
+for the init and their own preparation.
 """
 
 from __future__ import annotations
@@ -82,7 +86,7 @@ def admit_host(
     after: pulumi.Resource,
     join_digest: pulumi.Input[str],
 ) -> remote.Command:
-    """Refresh the join credentials on the first control plane. Same triggers as the join, and
+    """Refresh the join credentials on the bootstrap control plane. Same triggers as the join, and
     the join's input hash in its stdin: whenever the join runs again, fresh credentials precede it
     (the token and uploaded certificates live two hours)."""
     creds = ctx.credentials
@@ -97,7 +101,7 @@ def admit_host(
     )
     return host_command(
         ctx.resource_name(host, "admit"),
-        connection=ctx.connection(ctx.first_control_plane),
+        connection=ctx.connection(ctx.bootstrap),
         script="admit.sh",
         variables={
             "NODE_NAME": host.name,
@@ -134,19 +138,34 @@ def join_host(
     )
 
 
-def register_node(ctx: Context, host: HostSettings, joined: remote.Command) -> remote.Command:
+def register_node(
+    ctx: Context,
+    host: HostSettings,
+    joined: remote.Command,
+    after: remote.Command | None = None,
+) -> remote.Command:
+    """The node step of `host`, run on the bootstrap control plane. `after`: the previous
+    control plane's node step, so control-plane removals (the engine deletes dependents first)
+    run one at a time and each sees the etcd membership the previous one left.
+
+    Its triggers are the join's (address, role), taken through the join's id. The value is the
+    same; the property dependency is what matters: when the join is replaced delete-before-replace
+    (a new address or role), the engine first deletes every dependent whose replace-forcing input
+    depends on it (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+    calculateDependentReplacements), so this node step is drained, leaves etcd and deletes the Node
+    *before* the old host is reset, not after the host has rejoined under the same name."""
     return host_command(
         ctx.resource_name(host, "node"),
-        connection=ctx.connection(ctx.first_control_plane),
+        connection=ctx.connection(ctx.bootstrap),
         script="node.sh",
         variables={
             "NODE_NAME": host.name,
             "NODE_IP": host.address,
             "ROLE": host.role,
-            "FIRST_CONTROL_PLANE": "true" if ctx.is_first(host) else "false",
+            "BOOTSTRAP_HOST": ctx.bootstrap.name,
         },
         parent=ctx.parent,
-        depends_on=[joined],
+        depends_on=[joined, *([after] if after is not None else [])],
         destructive=True,
-        triggers=[host.address, host.role],
+        triggers=joined.id.apply(lambda _: [host.address, host.role]),
     )

@@ -4,10 +4,11 @@ Each step is a command whose stdin holds the target version, so it runs on creat
 host already has that version) and again whenever the version changes; the scripts decide from
 what is installed whether there is anything to do and refuse downgrades and skipped minors.
 
-- control planes, one after another, the first first: `kubeadm upgrade apply` / `upgrade node`,
-  then drain, kubelet and kubectl, uncordon (upgrade-control-plane.sh);
-- then every worker: drain (on the first control plane), upgrade (on the worker), uncordon (on
-  the first control plane). The worker chains are declared in parallel so that the bring-up
+- control planes, one after another in join order (the bootstrap host first, `kubeadm upgrade
+  apply`; the others by name, `kubeadm upgrade node`), then drain, kubelet and kubectl, uncordon
+  (upgrade-control-plane.sh);
+- then every worker: drain (on the bootstrap control plane), upgrade (on the worker), uncordon
+  (on the bootstrap control plane). The worker chains are declared in parallel so that the bring-up
   critical path does not grow with the worker count; "one worker at a time" is enforced on the
   cluster by a lock the drain step takes and the uncordon step releases (see lib.sh).
 """
@@ -24,9 +25,9 @@ from .context import Context
 
 def upgrade_steps(ctx: Context, nodes: Mapping[str, remote.Command]) -> list[remote.Command]:
     steps: list[remote.Command] = []
-    first = ctx.first_control_plane
+    bootstrap = ctx.bootstrap
     previous: remote.Command | None = None
-    for host in ctx.settings.control_planes:
+    for host in [bootstrap, *ctx.settings.joining_control_planes]:
         previous = host_command(
             ctx.resource_name(host, "upgrade"),
             connection=ctx.connection(host),
@@ -34,7 +35,7 @@ def upgrade_steps(ctx: Context, nodes: Mapping[str, remote.Command]) -> list[rem
             variables={
                 "NODE_NAME": host.name,
                 "K8S_VERSION": ctx.version,
-                "FIRST_CONTROL_PLANE": "true" if ctx.is_first(host) else "false",
+                "BOOTSTRAP_HOST": bootstrap.name,
             },
             parent=ctx.parent,
             depends_on=[nodes[host.name], *([previous] if previous else [])],
@@ -46,7 +47,7 @@ def upgrade_steps(ctx: Context, nodes: Mapping[str, remote.Command]) -> list[rem
         variables = {"NODE_NAME": host.name, "K8S_VERSION": ctx.version}
         drain = host_command(
             ctx.resource_name(host, "upgrade-drain"),
-            connection=ctx.connection(first),
+            connection=ctx.connection(bootstrap),
             script="upgrade-drain.sh",
             variables=variables,
             parent=ctx.parent,
@@ -62,7 +63,7 @@ def upgrade_steps(ctx: Context, nodes: Mapping[str, remote.Command]) -> list[rem
         )
         uncordon = host_command(
             ctx.resource_name(host, "upgrade-uncordon"),
-            connection=ctx.connection(first),
+            connection=ctx.connection(bootstrap),
             script="upgrade-uncordon.sh",
             variables=variables,
             parent=ctx.parent,

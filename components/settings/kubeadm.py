@@ -143,6 +143,13 @@ class KubeadmSettings(StrictModel):
     control_plane_endpoint: str | None = None
     ssh: SshSettings = SshSettings()
     hosts: list[HostSettings] = Field(min_length=1)
+    bootstrap_host: DnsLabel | None = Field(
+        default=None,
+        description=(
+            "The control plane `kubeadm init` runs on, by name. Default: the control plane whose "
+            "name sorts first. It can never change for a cluster: write it down."
+        ),
+    )
     pod_cidr: Cidr = "10.244.0.0/16"
     service_cidr: Cidr = "10.96.0.0/12"
     cni: Cni = "calico"
@@ -170,13 +177,18 @@ class KubeadmSettings(StrictModel):
 
     # -- derived views used by the components --------------------------------------------------
 
+    # Every view below is sorted by name, never by position in `hosts`: reordering the list
+    # changes no resource, no input and no dependency.
+
     @property
     def control_planes(self) -> list[HostSettings]:
-        return [h for h in self.hosts if h.role == "control-plane"]
+        """Control planes, by name."""
+        return sorted((h for h in self.hosts if h.role == "control-plane"), key=_by_name)
 
     @property
     def workers(self) -> list[HostSettings]:
-        return [h for h in self.hosts if h.role == "worker"]
+        """Workers, by name."""
+        return sorted((h for h in self.hosts if h.role == "worker"), key=_by_name)
 
     @property
     def endpoint(self) -> tuple[str, int]:
@@ -184,12 +196,21 @@ class KubeadmSettings(StrictModel):
         if self.control_plane_endpoint:
             host, port = split_endpoint(self.control_plane_endpoint)
             return host, port or 6443
-        return self.control_planes[0].address, 6443
+        return self.bootstrap_control_plane.address, 6443
 
     @property
-    def first_control_plane(self) -> HostSettings:
-        """The host `kubeadm init` runs on; every other host joins through the endpoint."""
+    def bootstrap_control_plane(self) -> HostSettings:
+        """The host `kubeadm init` runs on: `bootstrapHost`, else the control plane whose name
+        sorts first. Every other host joins through the endpoint; admit and node steps run here."""
+        if self.bootstrap_host is not None:
+            return next(h for h in self.hosts if h.name == self.bootstrap_host)
         return self.control_planes[0]
+
+    @property
+    def joining_control_planes(self) -> list[HostSettings]:
+        """The other control planes, in the order they join (by name), one at a time."""
+        bootstrap = self.bootstrap_control_plane.name
+        return [h for h in self.control_planes if h.name != bootstrap]
 
     @property
     def kube_vip_address(self) -> str | None:
@@ -226,6 +247,7 @@ class KubeadmSettings(StrictModel):
                     "required with more than one control-plane host: a virtual IP (kube-vip) "
                     "or a load balancer address in front of them",
                 )
+        yield from self._bootstrap_problems()
         yield from self._ipv4_only_problems()
         pod = ipaddress.ip_network(self.pod_cidr)
         service = ipaddress.ip_network(self.service_cidr)
@@ -260,6 +282,23 @@ class KubeadmSettings(StrictModel):
                     f"{host} is host {owner!r}'s own address; with several control planes the "
                     "endpoint must be a virtual IP or load balancer that survives any one host",
                 )
+
+    def _bootstrap_problems(self) -> Iterator[Problem]:
+        """`bootstrapHost` must name a control plane of `hosts`: the cluster lives there."""
+        name = self.bootstrap_host
+        if name is None:
+            return
+        control_planes = ", ".join(repr(h.name) for h in self.control_planes) or "none"
+        why = (
+            "it must name the control plane `kubeadm init` ran on, which can never leave the "
+            "cluster or change role (control planes: "
+            f"{control_planes})"
+        )
+        host = next((h for h in self.hosts if h.name == name), None)
+        if host is None:
+            yield Problem(("bootstrapHost",), f"{name!r} is not one of the hosts; {why}")
+        elif host.role != "control-plane":
+            yield Problem(("bootstrapHost",), f"{name!r} is a {host.role}; {why}")
 
     def _ipv4_only_problems(self) -> Iterator[Problem]:
         """The target is IPv4-only: Calico's IP pool is configured for IPv4, and node.sh approves a
@@ -324,6 +363,10 @@ class KubeadmSettings(StrictModel):
                     f"{ip} is inside loadBalancerAddresses[{index}]; MetalLB would hand the API "
                     "server's address to a Service",
                 )
+
+
+def _by_name(host: HostSettings) -> str:
+    return host.name
 
 
 def _duplicates(hosts: list[HostSettings], key: str) -> Iterator[Problem]:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# admit.sh: on the first control plane, right before a host joins, make its credentials valid.
+# admit.sh: on the bootstrap control plane, right before a host joins, make its credentials valid.
 #
 # Bootstrap tokens expire (the TTL is short on purpose) and the control-plane certificates that
 # `kubeadm init --upload-certs` stored expire after two hours, so a host added weeks later would
@@ -19,7 +19,7 @@ remove_admit_file() {
 }
 
 create() {
-  [ -f "$ADMIN_KUBECONFIG" ] || die "this host has no $ADMIN_KUBECONFIG; is it the first control plane?"
+  [ -f "$ADMIN_KUBECONFIG" ] || die "this host has no $ADMIN_KUBECONFIG; is it the bootstrap control plane?"
   local cluster_config
   install -d -m 0700 "$STATE_DIR"
   # The cluster's own ClusterConfiguration carries its current version, also after upgrades.

@@ -27,8 +27,11 @@ APISERVER_FILES_CHANGED=false
 
 log() { printf '[hybrid-kube] %s\n' "$*"; }
 warn() { printf '[hybrid-kube] warning: %s\n' "$*" >&2; }
+# die MESSAGE [MORE...]: the error, then each further argument on a line of its own (what to do).
 die() {
-  printf '[hybrid-kube] error: %s\n' "$*" >&2
+  printf '[hybrid-kube] error: %s\n' "$1" >&2
+  shift
+  if [ "$#" -gt 0 ]; then printf '[hybrid-kube]   %s\n' "$@" >&2; fi
   exit 1
 }
 

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # upgrade-control-plane.sh: the documented kubeadm upgrade of one control plane, one minor (or
-# patch) at a time. Control planes run this one after another, the first one first; workers wait
-# for the last. A no-op when the host already runs K8S_VERSION, so it is safe on every `pulumi up`.
+# patch) at a time. Control planes run this one after another, the bootstrap host first (it runs
+# `kubeadm upgrade apply`), then the others by name; workers wait for the last. A no-op when the
+# host already runs K8S_VERSION, so it is safe on every `pulumi up`.
 #
 # Resumable: the node is annotated before it is drained and the annotation is removed only after
 # it is Ready and uncordoned again, so a run that failed in between (kubelet restart, Ready wait)
 # finishes the job on the next `pulumi up` even though the versions already match by then.
 #
-# Preamble variables: NODE_NAME, K8S_VERSION, FIRST_CONTROL_PLANE ("true" on the init host).
+# Preamble variables: NODE_NAME, K8S_VERSION, BOOTSTRAP_HOST (the control plane that ran init).
 
 UPGRADE_MARK=hybrid-kube.io/upgrade-cordoned
 
@@ -47,7 +48,7 @@ create() {
   use_kubernetes_repo "$(minor_of "$K8S_VERSION")"
   version_satisfies "$kubeadm_now" "$K8S_VERSION" || install_kube_packages kubeadm
   target=$(kubeadm version -o short)
-  if [ "$FIRST_CONTROL_PLANE" = true ]; then
+  if [ "$NODE_NAME" = "$BOOTSTRAP_HOST" ]; then
     if [ "$(server_version)" != "$target" ]; then
       run_logged kubeadm-upgrade-plan kubeadm upgrade plan "$target"
       run_logged kubeadm-upgrade-apply kubeadm upgrade apply -y "$target"

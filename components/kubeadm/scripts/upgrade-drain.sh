@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# upgrade-drain.sh: on the first control plane, before a worker's upgrade: when the worker runs an
-# older version than K8S_VERSION, wait for the cluster-wide upgrade lock (one worker at a time)
+# upgrade-drain.sh: on the bootstrap control plane, before a worker's upgrade: when the worker runs
+# an older version than K8S_VERSION, wait for the cluster-wide upgrade lock (one worker at a time)
 # and drain it. A no-op for an up-to-date worker, so it costs nothing on a plain `pulumi up`.
 #
 # Preamble variables: NODE_NAME (the worker), K8S_VERSION.

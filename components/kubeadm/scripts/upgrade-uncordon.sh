@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# upgrade-uncordon.sh: on the first control plane, after a worker's upgrade: wait until it is Ready
-# on K8S_VERSION, uncordon it and release the upgrade lock. Does nothing unless this worker holds
-# the lock, so it never uncordons a node somebody cordoned by hand.
+# upgrade-uncordon.sh: on the bootstrap control plane, after a worker's upgrade: wait until it is
+# Ready on K8S_VERSION, uncordon it and release the upgrade lock. Does nothing unless this worker
+# holds the lock, so it never uncordons a node somebody cordoned by hand.
 #
 # Preamble variables: NODE_NAME (the worker), K8S_VERSION.
 
