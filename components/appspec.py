@@ -9,8 +9,10 @@ is declared.
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
+from collections.abc import Callable, Mapping
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
@@ -27,18 +29,50 @@ def _dns_label(value: str) -> str:
     return value
 
 
+# Tags that name a channel or a branch: they move to a new build whenever upstream publishes one.
+_MOVING_TAGS = frozenset(
+    {"latest", "stable", "mainline", "main", "master", "edge", "nightly", "dev", "develop", "next"}
+)
+# An exact release: at least major.minor.patch, optionally `v` first and a variant after
+# (`8.1.11-alpine`, `1.30.5`, `v1.2.3`, `1.30.5-alpine3.22`, `2.4.1+build.7`).
+_EXACT_RELEASE = re.compile(r"^v?\d+\.\d+\.\d+(?:[-+_.][0-9A-Za-z][0-9A-Za-z._+-]*)?$")
+# A build of one commit: 7 to 40 lowercase hex digits, alone or after a word and a dash
+# (`3f2a9c1d`, `sha-3f2a9c1`, `main-3f2a9c1d`, as docker/metadata-action's `type=sha` writes them).
+_COMMIT_TAG = re.compile(r"^(?:[A-Za-z0-9][A-Za-z0-9._]*-)?[0-9a-f]{7,40}$")
+# A release line: a bare major or major.minor, with or without a variant (`8`, `8.1`, `8.1-alpine`).
+_RELEASE_LINE = re.compile(r"^v?\d+(?:\.\d+)?(?:[-+_][0-9A-Za-z._+-]*)?$")
+_PIN_ADVICE = (
+    "pin an exact release (e.g. valkey/valkey:8.1.11-alpine), a commit-SHA tag "
+    "(e.g. :sha-3f2a9c1) or a digest (@sha256:...)"
+)
+
+
 def _pinned_image(value: str) -> str:
-    """`repo:tag` or `repo:tag@sha256:...`; never untagged, never `latest`."""
+    """An image whose reference names one build: an exact release tag, a commit-SHA tag or a digest.
+
+    Moving tags are refused: a channel (`latest`, `stable`, `main`, `edge`, ...) or a release line
+    (`8`, `8.1`, `8.1-alpine`) is re-pointed at every upstream build, so two nodes (or two days)
+    may run different code under the same spec, and a rollback has nothing fixed to return to.
+    A digest pins the bytes whatever the tag says.
+    """
     reference, _, digest = value.partition("@")
-    if digest and not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
-        raise ValueError(f"image {value!r} has a malformed digest")
+    if digest:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", digest):
+            raise ValueError(f"image {value!r} has a malformed digest; expected sha256:<64 hex>")
+        return value
     last = reference.rsplit("/", 1)[-1]
     if ":" not in last:
-        raise ValueError(f"image {value!r} has no tag; pin a version tag, e.g. nginx:1.30.5")
+        raise ValueError(f"image {value!r} has no tag; {_PIN_ADVICE}")
     tag = last.rsplit(":", 1)[1]
-    if tag == "latest" or not re.search(r"\d", tag):
-        raise ValueError(f"image {value!r} uses tag {tag!r}; pin a version tag, never 'latest'")
-    return value
+    if _EXACT_RELEASE.match(tag) or _COMMIT_TAG.match(tag):
+        return value
+    if tag.lower() in _MOVING_TAGS or tag.split("-", 1)[0].lower() in _MOVING_TAGS:
+        why = f"tag {tag!r} names a channel or branch, which moves with every upstream build"
+    elif _RELEASE_LINE.match(tag):
+        why = f"tag {tag!r} names a release line, which moves with every patch release"
+    else:
+        why = f"tag {tag!r} is neither an exact release (x.y.z) nor a commit SHA"
+    raise ValueError(f"image {value!r}: {why}; {_PIN_ADVICE}")
 
 
 def _quantity(value: str) -> str:
@@ -98,10 +132,43 @@ class Resources(Spec):
 
 
 class Storage(Spec):
-    """A persistent volume per replica (the workload becomes a StatefulSet)."""
+    """A persistent volume per replica (the workload becomes a StatefulSet).
+
+    Raising `size` later expands each replica's existing claim in place (the StatefulSet's claim
+    template is immutable and is left as first created); the cluster's StorageClass must allow
+    expansion (AKS's default `managed-csi` does; OpenEBS hostpath on kubeadm and kind's
+    `standard` do not). Lowering it is refused: volumes do not shrink. Both refusals come from
+    the API server during `pulumi preview`, before anything changes.
+    """
 
     size: Quantity = "1Gi"
     mount_path: AbsolutePath = "/data"
+
+
+# Kubernetes refuses these in an Exact or Prefix Ingress path (pkg/apis/networking/validation).
+_INVALID_PATH_SEQUENCES = ("//", "/./", "/../", "%2f", "%2F")
+_INVALID_PATH_SUFFIXES = ("/..", "/.")
+
+
+class ExposedPath(Spec):
+    """One path routed from the ingress controller to the workload.
+
+    `Exact` matches the path alone; `Prefix` matches it and everything below it, element by
+    element (`/api` matches `/api` and `/api/x`, not `/apix`). Expose only what users need.
+    """
+
+    path: AbsolutePath
+    path_type: Literal["Exact", "Prefix"] = "Prefix"
+
+    @model_validator(mode="after")
+    def _valid_ingress_path(self) -> ExposedPath:
+        bad = [s for s in _INVALID_PATH_SEQUENCES if s in self.path]
+        bad += [s for s in _INVALID_PATH_SUFFIXES if self.path.endswith(s)]
+        if bad:
+            raise ValueError(
+                f"path {self.path!r} contains {bad}, which Kubernetes refuses in an Ingress path"
+            )
+        return self
 
 
 class Exposure(Spec):
@@ -110,7 +177,19 @@ class Exposure(Spec):
     host_prefix: Name | None = Field(
         default=None, description="Host is `<prefix>.<ingressDomain>`; default: the app name."
     )
-    path: AbsolutePath = "/"
+    paths: tuple[ExposedPath, ...] = Field(
+        default=(ExposedPath(path="/"),),
+        min_length=1,
+        description="Exactly the paths routed to the workload; default: everything (`/` Prefix).",
+    )
+
+    @model_validator(mode="after")
+    def _distinct_paths(self) -> Exposure:
+        seen = [p.path for p in self.paths]
+        repeated = sorted({p for p in seen if seen.count(p) > 1})
+        if repeated:
+            raise ValueError(f"paths {repeated} are listed more than once")
+        return self
 
 
 class SecretSpec(Spec):
@@ -120,13 +199,37 @@ class SecretSpec(Spec):
     description: str = ""
 
 
+def _sha256_hex(value: str) -> str:
+    return hashlib.sha256(value.encode("utf-8")).hexdigest()
+
+
+SECRET_TRANSFORMS: Mapping[str, Callable[[str], str]] = {"sha256": _sha256_hex}
+"""Transforms a `SecretFile` template may apply to a secret, as `{secretName:transform}`.
+
+`sha256`: the lowercase hex SHA-256 of the value's UTF-8 bytes, the form Valkey's ACL takes as
+`#<hash>` (valkey src/acl.c: ACLSetUser, ACLCheckPasswordHash). The file then carries only hex
+digits, whatever characters the secret holds: no quoting, nothing a newline could inject.
+"""
+
+
 class SecretFile(Spec):
     """A file rendered from the app's secrets, e.g. a server config holding a password.
 
-    `template` uses `{secretName}` placeholders; the result is stored in the app's Secret only.
+    `template` uses `{secretName}` placeholders, which insert the value verbatim (fine for
+    generated values, which are letters and digits only), or `{secretName:transform}` with a
+    transform from `SECRET_TRANSFORMS`, e.g. `{adminPassword:sha256}`, so a config holds a hash
+    rather than the password. The result is stored in the app's Secret only.
     """
 
     template: str
+
+    def placeholders(self) -> list[tuple[str, str, str | None]]:
+        """(secret name, transform or "", conversion) for every `{...}` in the template."""
+        return [
+            (name, spec or "", conversion)
+            for _, name, spec, conversion in string.Formatter().parse(self.template)
+            if name is not None
+        ]
 
 
 class WorkloadSpec(Spec):
@@ -157,7 +260,7 @@ class WorkloadSpec(Spec):
     resources: Resources = Resources()
     replicas: int = Field(default=2, ge=1)
     max_replicas: int | None = None
-    """Ceiling for the HorizontalPodAutoscaler; default: twice `replicas`."""
+    """Ceiling for the HorizontalPodAutoscaler; default: twice `replicas`. Not with `storage`."""
     singleton: bool = False
     """Opt out of the two-replica minimum (for a single-writer store); no PDB, no autoscaler."""
     talks_to: tuple[Name, ...] = ()
@@ -188,12 +291,23 @@ class WorkloadSpec(Spec):
             problems.append(f"{sorted(set(self.env) & set(self.secret_env))} in env and secret_env")
         if self.max_replicas is not None and self.max_replicas < self.replicas:
             problems.append("max_replicas is below replicas")
+        if self.max_replicas is not None and self.storage is not None:
+            problems.append(
+                "max_replicas: a workload with storage runs exactly `replicas` (each replica's "
+                "volume is sized and resized by the program), so nothing autoscales it"
+            )
         if problems:
             raise ValueError(f"workload {self.name!r}: " + "; ".join(problems))
         return self
 
     @property
     def autoscaled(self) -> bool:
+        """A HorizontalPodAutoscaler owns the replica count of stateless workloads. One with
+        storage keeps the declared count: replicas beyond it would get volumes nobody sized."""
+        return not self.singleton and self.storage is None
+
+    @property
+    def disruption_budget(self) -> bool:
         return not self.singleton
 
     @property
@@ -232,10 +346,7 @@ class AppSpec(Spec):
                         f"{secret_file!r}"
                     )
         for file_name, secret_file in self.secret_files.items():
-            fields = {f for _, f, _, _ in string.Formatter().parse(secret_file.template) if f}
-            unknown = sorted(fields - set(self.secrets))
-            if unknown:
-                problems.append(f"secret file {file_name!r} uses unknown secrets {unknown}")
+            problems.extend(_template_problems(file_name, secret_file, self.secrets))
         overlap = set(self.secrets) & set(self.secret_files)
         if overlap:
             problems.append(f"{sorted(overlap)} are both secrets and secret files")
@@ -247,5 +358,29 @@ class AppSpec(Spec):
     def secret_names(self) -> frozenset[str]:
         return frozenset(self.secrets)
 
+    @property
+    def keeps_data(self) -> bool:
+        """True when a workload stores data on a volume: the app's namespace outlives the app."""
+        return any(w.storage is not None for w in self.workloads)
+
     def workload(self, name: str) -> WorkloadSpec:
         return next(w for w in self.workloads if w.name == name)
+
+
+def _template_problems(
+    file_name: str, secret_file: SecretFile, secrets: Mapping[str, SecretSpec]
+) -> list[str]:
+    problems = []
+    placeholders = secret_file.placeholders()
+    unknown = sorted({name for name, _, _ in placeholders} - set(secrets))
+    if unknown:
+        problems.append(f"secret file {file_name!r} uses unknown secrets {unknown}")
+    for name, transform, conversion in placeholders:
+        if conversion is not None:
+            problems.append(f"secret file {file_name!r}: {{{name}!{conversion}}} is not allowed")
+        if transform and transform not in SECRET_TRANSFORMS:
+            problems.append(
+                f"secret file {file_name!r}: {{{name}:{transform}}} uses unknown transform "
+                f"{transform!r}; allowed: {', '.join(sorted(SECRET_TRANSFORMS))}"
+            )
+    return problems

@@ -56,6 +56,8 @@ class RecordedResource:
     protect: bool
     retain_on_delete: bool
     deleted_with: str
+    aliases: tuple[str, ...] = ()
+    """URNs this resource was known by before (`aliases` option), as the engine resolves them."""
 
     def manifest(self) -> dict[str, Any]:
         """The inputs as the object a Kubernetes API server would receive.
@@ -242,12 +244,25 @@ class RecordingMonitor(mocks.MockMonitor):
         self.recording.component_outputs[request.urn] = (plain, secret)
         return super().RegisterResourceOutputs(request)
 
+    def _alias_urns(self, request) -> tuple[str, ...]:
+        """Each alias of the request as a URN: given whole, or a spec whose unset parts are the
+        resource's own (name, type, parent), as the engine fills them in."""
+        urns = list(request.aliasURNs)
+        for alias in request.aliases:
+            if alias.urn:
+                urns.append(alias.urn)
+                continue
+            spec = alias.spec
+            parent = "" if spec.noParent else (spec.parentUrn or request.parent)
+            urns.append(self.make_urn(parent, spec.type or request.type, spec.name or request.name))
+        return tuple(dict.fromkeys(urns))
+
     def RegisterResource(self, request):
         if request.type == "pulumi:pulumi:Stack":
             return super().RegisterResource(request)
         _ensure_event_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
-        self.recording.resources.append(_record(request, urn))
+        self.recording.resources.append(_record(request, urn, self._alias_urns(request)))
         resource_id, state = self.mocks.new_resource(
             mocks.MockResourceArgs(
                 typ=request.type,
@@ -269,7 +284,7 @@ class RecordingMonitor(mocks.MockMonitor):
         )
 
 
-def _record(request, urn: str) -> RecordedResource:
+def _record(request, urn: str, aliases: tuple[str, ...] = ()) -> RecordedResource:
     inputs = rpc.deserialize_properties(request.object)
     secret: set[str] = set()
     plain: dict[str, Any] = {}
@@ -297,6 +312,7 @@ def _record(request, urn: str) -> RecordedResource:
         protect=request.protect,
         retain_on_delete=request.retainOnDelete,
         deleted_with=request.deletedWith,
+        aliases=aliases,
     )
 
 

@@ -1,8 +1,11 @@
 """`AppSecrets`: an app's secrets, from the stack's encrypted config or generated, into one Secret.
 
 Values stay Pulumi secrets from the config (or pulumi-random) all the way into the Kubernetes
-Secret; nothing else sees them. Pods that use them carry `checksum`, an HMAC of the values under a
-random key, so a changed secret rolls the pods without the annotation revealing anything.
+Secret; nothing else sees them. The Secret holds each value under its own key (where an operator
+reads it: `kubectl get secret <app>-secrets`, and where `secret_env` points pods) and each
+`SecretFile` rendered from them, transforms applied (a config may hold `{password:sha256}`, a
+hash, instead of the password). Pods that use them carry `checksum`, an HMAC of the content under
+a random key, so a changed secret rolls the pods without the annotation revealing anything.
 """
 
 from __future__ import annotations
@@ -10,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
@@ -18,7 +22,7 @@ import pulumi_kubernetes as k8s
 import pulumi_random as random
 from pydantic import SecretStr
 
-from .appspec import AppSpec
+from .appspec import SECRET_TRANSFORMS, AppSpec
 
 
 @dataclass(frozen=True)
@@ -46,7 +50,7 @@ class AppSecrets(pulumi.ComponentResource):
                 ).result
         files = {
             file_name: pulumi.Output.all(**values).apply(
-                lambda v, template=secret_file.template: template.format(**v)
+                lambda v, template=secret_file.template: render_secret_file(template, v)
             )
             for file_name, secret_file in spec.secret_files.items()
         }
@@ -71,6 +75,22 @@ class AppSecrets(pulumi.ComponentResource):
             pulumi.Output.all(key.base64, content).apply(lambda kv: _hmac(kv[0], kv[1]))
         )
         self.register_outputs({"secretName": self.secret_name, "checksum": self.checksum})
+
+
+class _SecretFormatter(string.Formatter):
+    """`str.format` where a format spec names a transform from `SECRET_TRANSFORMS`."""
+
+    def format_field(self, value: object, format_spec: str) -> str:
+        text = str(value)
+        return SECRET_TRANSFORMS[format_spec](text) if format_spec else text
+
+
+def render_secret_file(template: str, values: Mapping[str, str]) -> str:
+    """`template` with `{name}` replaced by the value and `{name:transform}` by its transform.
+
+    The AppSpec has already checked every placeholder names a known secret and transform.
+    """
+    return _SecretFormatter().vformat(template, (), dict(values))
 
 
 def _hmac(key: str, content: Mapping[str, str]) -> str:

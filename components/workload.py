@@ -1,10 +1,13 @@
 """`App`: one `AppSpec` turned into the Kubernetes objects that run it, identically on every target.
 
-Per app: a Namespace (restricted Pod Security Standard enforced), a default-deny NetworkPolicy,
-DNS egress, and the app's Secret. Per workload: ServiceAccount (no token), ConfigMap, Deployment
-or StatefulSet, Service, NetworkPolicy (exactly the declared traffic), PodDisruptionBudget and
-HorizontalPodAutoscaler (unless a singleton), and an Ingress when exposed. The Kubernetes
-provider arrives through `opts.providers`; nothing here knows which target runs it.
+Per app: a Namespace (restricted Pod Security Standard enforced; kept when the app is removed if
+it holds data, see `_namespace`), a default-deny NetworkPolicy, DNS egress, and the app's Secret.
+Per workload: ServiceAccount (no token), ConfigMap, Deployment or StatefulSet (with one claim
+patch per replica, so a larger `Storage.size` expands the volumes in place), Service,
+NetworkPolicy (exactly the declared traffic), PodDisruptionBudget (unless a singleton),
+HorizontalPodAutoscaler (stateless workloads only), and an Ingress routing exactly the declared
+paths when exposed. The Kubernetes provider arrives through `opts.providers`; nothing here knows
+which target runs it.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pulumi_kubernetes.apps.v1 import (
     DeploymentSpecArgs,
     DeploymentStrategyArgs,
     RollingUpdateDeploymentArgs,
+    StatefulSetPersistentVolumeClaimRetentionPolicyArgs,
     StatefulSetSpecArgs,
 )
 from pulumi_kubernetes.autoscaling.v2 import (
@@ -42,6 +46,7 @@ from pulumi_kubernetes.core.v1 import (
     KeyToPathArgs,
     PersistentVolumeClaimArgs,
     PersistentVolumeClaimSpecArgs,
+    PersistentVolumeClaimSpecPatchArgs,
     PodSecurityContextArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
@@ -57,8 +62,9 @@ from pulumi_kubernetes.core.v1 import (
     VolumeArgs,
     VolumeMountArgs,
     VolumeResourceRequirementsArgs,
+    VolumeResourceRequirementsPatchArgs,
 )
-from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs
+from pulumi_kubernetes.meta.v1 import LabelSelectorArgs, ObjectMetaArgs, ObjectMetaPatchArgs
 from pulumi_kubernetes.networking.v1 import (
     HTTPIngressPathArgs,
     HTTPIngressRuleValueArgs,
@@ -109,18 +115,7 @@ class App(pulumi.ComponentResource):
         super().__init__("hybrid-kube:workload:App", name, None, opts)
         spec = args.spec
         child = pulumi.ResourceOptions(parent=self)
-        self.namespace = k8s.core.v1.Namespace(
-            f"{name}-namespace",
-            metadata=ObjectMetaArgs(
-                name=spec.name,
-                labels={
-                    **_app_labels(spec),
-                    "pod-security.kubernetes.io/enforce": "restricted",
-                    "pod-security.kubernetes.io/enforce-version": "latest",
-                },
-            ),
-            opts=child,
-        )
+        self.namespace = _namespace(name, spec, self)
         namespace = self.namespace.metadata.name
         _baseline_policies(name, spec, namespace, child)
         self.secrets = (
@@ -152,6 +147,42 @@ class App(pulumi.ComponentResource):
             if w.exposure is not None and args.ingress is not None
         }
         self.register_outputs({"namespace": namespace, "hosts": self.hosts})
+
+
+def _namespace(
+    name: str, spec: AppSpec, parent: pulumi.Resource
+) -> k8s.core.v1.Namespace | k8s.core.v1.NamespacePatch:
+    """The app's namespace, restricted Pod Security Standard enforced.
+
+    An app that keeps data (a workload with storage) gets a NamespacePatch that Pulumi never
+    deletes (`retain_on_delete`): removing the app from the stack, or `pulumi destroy`, leaves the
+    namespace and the StatefulSet's claims (kept by their Retain policy) in the cluster. A Patch,
+    not a Namespace, because adding the app back must adopt that namespace: pulumi-kubernetes
+    >= 4.29 creates a Namespace with a client-side create, which fails with AlreadyExists, while a
+    Patch is a server-side apply, which creates the namespace or updates the one it finds. The
+    alias keeps stacks deployed as a Namespace from planning a delete of it. Deleting the data is
+    the user's explicit step: `kubectl delete namespace <app>` (docs/day2.md).
+    """
+    labels = {
+        **_app_labels(spec),
+        "pod-security.kubernetes.io/enforce": "restricted",
+        "pod-security.kubernetes.io/enforce-version": "latest",
+    }
+    if not spec.keeps_data:
+        return k8s.core.v1.Namespace(
+            f"{name}-namespace",
+            metadata=ObjectMetaArgs(name=spec.name, labels=labels),
+            opts=pulumi.ResourceOptions(parent=parent),
+        )
+    return k8s.core.v1.NamespacePatch(
+        f"{name}-namespace",
+        metadata=ObjectMetaPatchArgs(name=spec.name, labels=labels),
+        opts=pulumi.ResourceOptions(
+            parent=parent,
+            retain_on_delete=True,
+            aliases=[pulumi.Alias(type_="kubernetes:core/v1:Namespace")],
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -197,8 +228,6 @@ class Workload(pulumi.ComponentResource):
         )
         workload_opts = pulumi.ResourceOptions(
             parent=self,
-            # The autoscaler owns the replica count once the workload exists.
-            ignore_changes=["spec.replicas"] if spec.autoscaled else None,
             depends_on=[args.secrets.secret] if needs_secrets and args.secrets else None,
         )
         if spec.storage is None:
@@ -215,33 +244,20 @@ class Workload(pulumi.ComponentResource):
                     ),
                     revision_history_limit=5,
                 ),
-                opts=workload_opts,
+                # The autoscaler owns the replica count once the workload exists.
+                opts=pulumi.ResourceOptions.merge(
+                    workload_opts,
+                    pulumi.ResourceOptions(
+                        ignore_changes=["spec.replicas"] if spec.autoscaled else None
+                    ),
+                ),
             )
             kind = "Deployment"
         else:
-            self.controller = k8s.apps.v1.StatefulSet(
-                f"{name}-statefulset",
-                metadata=meta(),
-                spec=StatefulSetSpecArgs(
-                    replicas=spec.replicas,
-                    service_name=spec.name,
-                    selector=LabelSelectorArgs(match_labels=selector),
-                    template=template,
-                    volume_claim_templates=[
-                        PersistentVolumeClaimArgs(
-                            metadata=ObjectMetaArgs(name="data", labels=labels),
-                            spec=PersistentVolumeClaimSpecArgs(
-                                access_modes=["ReadWriteOnce"],
-                                resources=VolumeResourceRequirementsArgs(
-                                    requests={"storage": spec.storage.size}
-                                ),
-                            ),
-                        )
-                    ],
-                    revision_history_limit=5,
-                ),
-                opts=workload_opts,
+            self.controller = _stateful_set(
+                name, spec, meta(), selector, labels, template, workload_opts
             )
+            self.claims = _claim_patches(name, spec, namespace, self.controller, child)
             kind = "StatefulSet"
         self.service = k8s.core.v1.Service(
             f"{name}-service",
@@ -266,7 +282,7 @@ class Workload(pulumi.ComponentResource):
             spec=_workload_policy(app, spec, selector, args.ingress),
             opts=child,
         )
-        if spec.autoscaled:
+        if spec.disruption_budget:
             k8s.policy.v1.PodDisruptionBudget(
                 f"{name}-pdb",
                 metadata=meta(),
@@ -275,56 +291,177 @@ class Workload(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            k8s.autoscaling.v2.HorizontalPodAutoscaler(
-                f"{name}-hpa",
-                metadata=meta(),
-                spec=HorizontalPodAutoscalerSpecArgs(
-                    scale_target_ref=CrossVersionObjectReferenceArgs(
-                        api_version="apps/v1", kind=kind, name=spec.name
-                    ),
-                    min_replicas=spec.replicas,
-                    max_replicas=spec.replica_ceiling,
-                    metrics=[
-                        MetricSpecArgs(
-                            type="Resource",
-                            resource=ResourceMetricSourceArgs(
-                                name="cpu",
-                                target=MetricTargetArgs(type="Utilization", average_utilization=70),
-                            ),
-                        )
-                    ],
-                ),
-                opts=child,
-            )
+        if spec.autoscaled:
+            _autoscaler(name, spec, meta(), kind, child)
         if spec.exposure is not None and args.ingress is not None:
             k8s.networking.v1.Ingress(
                 f"{name}-ingress",
                 metadata=meta(),
-                spec=IngressSpecArgs(
-                    ingress_class_name=args.ingress.class_name,
-                    rules=[
-                        IngressRuleArgs(
-                            host=_host(app, spec, args.ingress),
-                            http=HTTPIngressRuleValueArgs(
-                                paths=[
-                                    HTTPIngressPathArgs(
-                                        path=spec.exposure.path,
-                                        path_type="Prefix",
-                                        backend=IngressBackendArgs(
-                                            service=IngressServiceBackendArgs(
-                                                name=spec.name,
-                                                port=ServiceBackendPortArgs(name=spec.port_name),
-                                            )
-                                        ),
-                                    )
-                                ]
-                            ),
-                        )
-                    ],
-                ),
+                spec=_ingress_spec(app, spec, args.ingress),
                 opts=child,
             )
         self.register_outputs({})
+
+
+# -- storage --------------------------------------------------------------------------------------
+
+CLAIM_TEMPLATE = "data"
+_CLAIM_SIZE_PATH = "spec.volumeClaimTemplates[0].spec.resources.requests.storage"
+
+
+def _stateful_set(
+    name: str,
+    spec: WorkloadSpec,
+    metadata: ObjectMetaArgs,
+    selector: dict[str, str],
+    labels: dict[str, str],
+    template: PodTemplateSpecArgs,
+    opts: pulumi.ResourceOptions,
+) -> k8s.apps.v1.StatefulSet:
+    """A StatefulSet whose claims outlive it, and whose claim size is only set at creation.
+
+    `volumeClaimTemplates` cannot change on a live StatefulSet (pulumi-kubernetes replaces the
+    whole StatefulSet when they do), and the claims it already made would keep their size anyway.
+    So the size in the template is ignored after creation; `_claim_patches` resizes the claims.
+    Both retention policies are Retain (the default, made explicit): deleting or scaling down the
+    StatefulSet never deletes a claim. Its replica count is the declared one (no autoscaler).
+    """
+    assert spec.storage is not None
+    return k8s.apps.v1.StatefulSet(
+        f"{name}-statefulset",
+        metadata=metadata,
+        spec=StatefulSetSpecArgs(
+            replicas=spec.replicas,
+            service_name=spec.name,
+            selector=LabelSelectorArgs(match_labels=selector),
+            template=template,
+            volume_claim_templates=[
+                PersistentVolumeClaimArgs(
+                    metadata=ObjectMetaArgs(name=CLAIM_TEMPLATE, labels=labels),
+                    spec=PersistentVolumeClaimSpecArgs(
+                        access_modes=["ReadWriteOnce"],
+                        resources=VolumeResourceRequirementsArgs(
+                            requests={"storage": spec.storage.size}
+                        ),
+                    ),
+                )
+            ],
+            persistent_volume_claim_retention_policy=(
+                StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                    when_deleted="Retain", when_scaled="Retain"
+                )
+            ),
+            revision_history_limit=5,
+        ),
+        opts=pulumi.ResourceOptions.merge(
+            opts, pulumi.ResourceOptions(ignore_changes=[_CLAIM_SIZE_PATH])
+        ),
+    )
+
+
+def claim_name(spec: WorkloadSpec, ordinal: int) -> str:
+    """The claim the StatefulSet controller makes for replica `ordinal`: `<template>-<set>-<i>`."""
+    return f"{CLAIM_TEMPLATE}-{spec.name}-{ordinal}"
+
+
+def _claim_patches(
+    name: str,
+    spec: WorkloadSpec,
+    namespace: pulumi.Input[str],
+    statefulset: k8s.apps.v1.StatefulSet,
+    child: pulumi.ResourceOptions,
+) -> list[k8s.core.v1.PersistentVolumeClaimPatch]:
+    """One server-side apply of the declared size per replica's claim: a larger `Storage.size`
+    expands the existing volumes in place.
+
+    Created after the StatefulSet is ready (pulumi-kubernetes waits for its rollout), when its
+    claims exist. Its replica count is the declared one (nothing autoscales a workload with
+    storage), so every claim it makes has a patch. Access modes are sent too, so the apply is a
+    valid claim even if it ever runs first. `patchForce`: the StatefulSet controller co-owns the
+    size it first wrote, and taking the field over must not be a conflict. During `pulumi
+    preview` (a server-side dry run in pulumi-kubernetes) the API server refuses a smaller size
+    ("can not be less than status.capacity") and a larger one on a StorageClass without
+    `allowVolumeExpansion` (PersistentVolumeClaimResize admission). `retain_on_delete`: removing
+    a patch (scale down, app removed) must neither delete the claim nor hand back its size field.
+    """
+    assert spec.storage is not None
+    return [
+        k8s.core.v1.PersistentVolumeClaimPatch(
+            f"{name}-{claim_name(spec, ordinal)}",
+            metadata=ObjectMetaPatchArgs(
+                name=claim_name(spec, ordinal),
+                namespace=namespace,
+                annotations={"pulumi.com/patchForce": "true"},
+            ),
+            spec=PersistentVolumeClaimSpecPatchArgs(
+                access_modes=["ReadWriteOnce"],
+                resources=VolumeResourceRequirementsPatchArgs(
+                    requests={"storage": spec.storage.size}
+                ),
+            ),
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(depends_on=[statefulset], retain_on_delete=True)
+            ),
+        )
+        for ordinal in range(spec.replicas)
+    ]
+
+
+# -- scaling and routing --------------------------------------------------------------------------
+
+
+def _autoscaler(
+    name: str,
+    spec: WorkloadSpec,
+    metadata: ObjectMetaArgs,
+    kind: str,
+    child: pulumi.ResourceOptions,
+) -> None:
+    k8s.autoscaling.v2.HorizontalPodAutoscaler(
+        f"{name}-hpa",
+        metadata=metadata,
+        spec=HorizontalPodAutoscalerSpecArgs(
+            scale_target_ref=CrossVersionObjectReferenceArgs(
+                api_version="apps/v1", kind=kind, name=spec.name
+            ),
+            min_replicas=spec.replicas,
+            max_replicas=spec.replica_ceiling,
+            metrics=[
+                MetricSpecArgs(
+                    type="Resource",
+                    resource=ResourceMetricSourceArgs(
+                        name="cpu",
+                        target=MetricTargetArgs(type="Utilization", average_utilization=70),
+                    ),
+                )
+            ],
+        ),
+        opts=child,
+    )
+
+
+def _ingress_spec(app: AppSpec, spec: WorkloadSpec, ingress: IngressInfo) -> IngressSpecArgs:
+    """One rule for the workload's host, routing exactly the paths its `Exposure` lists."""
+    assert spec.exposure is not None
+    backend = IngressBackendArgs(
+        service=IngressServiceBackendArgs(
+            name=spec.name, port=ServiceBackendPortArgs(name=spec.port_name)
+        )
+    )
+    return IngressSpecArgs(
+        ingress_class_name=ingress.class_name,
+        rules=[
+            IngressRuleArgs(
+                host=_host(app, spec, ingress),
+                http=HTTPIngressRuleValueArgs(
+                    paths=[
+                        HTTPIngressPathArgs(path=p.path, path_type=p.path_type, backend=backend)
+                        for p in spec.exposure.paths
+                    ]
+                ),
+            )
+        ],
+    )
 
 
 # -- pod ------------------------------------------------------------------------------------------

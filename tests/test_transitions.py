@@ -125,3 +125,99 @@ def test_deleting_or_replacing_a_protected_resource_refuses_the_update():
     assert plan(program("a"), program("b")).protected == ["kept"]
     assert plan(program("a"), run_program(lambda: None)).refused
     assert not plan(program("a", protect=False), program("b", protect=False)).refused
+
+
+def _stateful(size: str, *, alias: bool = False, namespace_type=k8s.core.v1.Namespace):
+    def program() -> None:
+        namespace = namespace_type(
+            "ns",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="demo"),
+            opts=pulumi.ResourceOptions(
+                aliases=[pulumi.Alias(type_="kubernetes:core/v1:Namespace")] if alias else None
+            ),
+        )
+        template = k8s.core.v1.PersistentVolumeClaimArgs(
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="data"),
+            spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                access_modes=["ReadWriteOnce"],
+                resources=k8s.core.v1.VolumeResourceRequirementsArgs(requests={"storage": size}),
+            ),
+        )
+        k8s.apps.v1.StatefulSet(
+            "sts",
+            metadata=k8s.meta.v1.ObjectMetaArgs(name="db", namespace=namespace.metadata.name),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                service_name="db",
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels={"app": "db"}),
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(labels={"app": "db"}),
+                    spec=k8s.core.v1.PodSpecArgs(
+                        containers=[k8s.core.v1.ContainerArgs(name="db", image="db:1.0.0")]
+                    ),
+                ),
+                volume_claim_templates=[template],
+            ),
+            opts=pulumi.ResourceOptions(
+                ignore_changes=(
+                    ["spec.volumeClaimTemplates[0].spec.resources.requests.storage"]
+                    if size != "1Gi"
+                    else None
+                )
+            ),
+        )
+
+    return run_program(program)
+
+
+def test_a_change_under_an_ignored_path_is_neither_a_replacement_nor_an_update():
+    grown = plan(_stateful("1Gi"), _stateful("2Gi"))
+    assert grown.replaced == {} and grown.updated == []
+
+
+def test_an_alias_matches_the_old_resource_instead_of_deleting_it():
+    renamed_type = plan(
+        _stateful("1Gi"),
+        _stateful("1Gi", alias=True, namespace_type=k8s.core.v1.NamespacePatch),
+    )
+    assert renamed_type.deleted == [] and renamed_type.created == []
+    without_alias = plan(
+        _stateful("1Gi"), _stateful("1Gi", namespace_type=k8s.core.v1.NamespacePatch)
+    )
+    assert without_alias.deleted == ["ns"] and without_alias.created == ["ns"]
+
+
+def _steps(first_trigger: str):
+    """`second`'s triggers come from `first`'s id: replacing `first` replaces `second` too."""
+
+    def program() -> None:
+        first = remote.Command(
+            "first",
+            connection=CONNECTION,
+            create="true",
+            delete="true",
+            stdin="# hybrid-kube step: first.sh\n",
+            triggers=[first_trigger],
+            opts=pulumi.ResourceOptions(delete_before_replace=True),
+        )
+        remote.Command(
+            "second",
+            connection=CONNECTION,
+            create="true",
+            delete="true",
+            stdin="# hybrid-kube step: second.sh\n",
+            triggers=[first.id],
+            opts=pulumi.ResourceOptions(delete_before_replace=True),
+        )
+
+    return run_program(program)
+
+
+def test_delete_before_replace_replaces_dependents_whose_triggers_come_from_it_first():
+    p = plan(_steps("a"), _steps("b"))
+    assert set(p.replaced) == {"first", "second"}
+    assert [(a.resource, a.action) for a in p.host_actions] == [
+        ("second", "delete"),
+        ("first", "delete"),
+        ("first", "create"),
+        ("second", "create"),
+    ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import pulumi
 import pulumi_kubernetes as k8s
 import pytest
@@ -9,8 +11,17 @@ from pydantic import SecretStr, ValidationError
 from support import manifest, pod_spec, restricted_violations, schema_errors
 
 from apps import CATALOG
-from components.appspec import AppSpec, Exposure, SecretFile, SecretSpec, Storage, WorkloadSpec
+from components.appspec import (
+    AppSpec,
+    ExposedPath,
+    Exposure,
+    SecretFile,
+    SecretSpec,
+    Storage,
+    WorkloadSpec,
+)
 from components.recording import Recording, run_program
+from components.secrets import render_secret_file
 from components.workload import CHECKSUM_CONFIG, CHECKSUM_SECRETS, App, AppArgs, IngressInfo
 
 INGRESS = IngressInfo(class_name="traefik", namespace="traefik", domain="apps.example.test")
@@ -122,19 +133,41 @@ def test_secret_reaches_pods_only_as_secret_references():
     secret = rec.named("podinfo-secrets-secret")
     assert secret.secret_inputs == {"stringData"}
     data = secret.inputs["stringData"]
+    # The plaintext under its own key, for the operator; the config file carries only its hash.
     assert data["valkeyPassword"] == "configured-password-0123456789ab"
-    assert "user admin on >configured-password-0123456789ab " in data["valkey.conf"]
+    digest = hashlib.sha256(b"configured-password-0123456789ab").hexdigest()
+    assert f"user admin on #{digest} " in data["valkey.conf"]
+    assert "configured-password" not in data["valkey.conf"]
     # podinfo logs its cache URL when the cache is down: the URL must carry no credential.
     frontend = pod_spec(one(rec, "Deployment", "frontend"))["containers"][0]
     assert "--cache-server=tcp://valkey:6379" in frontend["args"]
     assert "configured-password" not in str(frontend)
     valkey = pod_spec(one(rec, "StatefulSet", "valkey"))
-    env = {e["name"]: e["valueFrom"]["secretKeyRef"] for e in valkey["containers"][0]["env"]}
-    assert env["REDISCLI_AUTH"] == {"name": "podinfo-secrets", "key": "valkeyPassword"}
+    # Nothing in Valkey's environment: its probe needs no password.
+    assert "env" not in valkey["containers"][0]
     volume = next(v for v in valkey["volumes"] if v["name"] == "secret-files")
     assert volume["secret"]["secretName"] == "podinfo-secrets"
     # No password generated when one is configured.
     assert rec.of_type("random:index/randomPassword:RandomPassword") == []
+
+
+def test_secret_file_transforms_are_applied_and_checked():
+    values = {"pw": 'a b\n"c'}
+    rendered = render_secret_file("raw={pw} hashed={pw:sha256}", values)
+    digest = hashlib.sha256(values["pw"].encode()).hexdigest()
+    assert rendered == f"raw={values['pw']} hashed={digest}"
+    workloads = ({"name": "a", "image": "x:1.0.0", "port": 1},)
+    secrets = {"pw": SecretSpec()}
+    with pytest.raises(ValidationError) as caught:
+        AppSpec(
+            name="bad",
+            workloads=workloads,
+            secrets=secrets,
+            secret_files={"f": SecretFile(template="{pw:md5} {pw!r}")},
+        )
+    message = str(caught.value)
+    assert "{pw:md5} uses unknown transform 'md5'; allowed: sha256" in message
+    assert "{pw!r} is not allowed" in message
 
 
 def test_missing_secret_is_generated_url_safe():
@@ -156,6 +189,84 @@ def test_storage_makes_a_statefulset_with_a_claim():
     assert "storageClassName" not in claim["spec"]  # the cluster's default class, on every target
     mounts = pod_spec(statefulset)["containers"][0]["volumeMounts"]
     assert {"name": "data", "mountPath": "/data"} in mounts
+
+
+def test_claims_outlive_the_statefulset_and_its_scale_down():
+    rec = deploy(PODINFO)
+    policy = one(rec, "StatefulSet", "valkey")["spec"]["persistentVolumeClaimRetentionPolicy"]
+    assert policy == {"whenDeleted": "Retain", "whenScaled": "Retain"}
+
+
+STORE = AppSpec(
+    name="store",
+    workloads=(
+        WorkloadSpec(
+            name="db",
+            image="ghcr.io/example/db:1.2.3",
+            port=5432,
+            replicas=3,
+            storage=Storage(size="5Gi"),
+        ),
+    ),
+)
+
+
+def test_claim_size_is_applied_to_each_replica_claim_not_the_template():
+    rec = deploy(STORE)
+    statefulset = rec.named("store-db-statefulset")
+    # Changing the template would replace the StatefulSet and still leave the claims as they are.
+    assert "spec.volumeClaimTemplates[0].spec.resources.requests.storage" in (
+        statefulset.ignore_changes
+    )
+    # Exactly `replicas`, each with a sized claim: no autoscaler adds replicas nobody sized.
+    assert "spec.replicas" not in statefulset.ignore_changes
+    kinds = {o["kind"] for o in objects(rec)}
+    assert "HorizontalPodAutoscaler" not in kinds and "PodDisruptionBudget" in kinds
+    patches = sorted(
+        rec.of_type("kubernetes:core/v1:PersistentVolumeClaimPatch"), key=lambda p: p.name
+    )
+    assert [p.name for p in patches] == [f"store-db-data-db-{i}" for i in range(3)]
+    for ordinal, patch in enumerate(patches):
+        obj = manifest(patch)
+        assert obj["metadata"]["name"] == f"data-db-{ordinal}"  # <template>-<statefulset>-<i>
+        assert obj["metadata"]["namespace"] == "store"
+        assert obj["spec"]["resources"]["requests"]["storage"] == "5Gi"
+        assert obj["spec"]["accessModes"] == ["ReadWriteOnce"]
+        assert obj["metadata"]["annotations"]["pulumi.com/patchForce"] == "true"
+        assert schema_errors(obj, "1.34") is None
+        # After the StatefulSet's rollout (its claims exist); forgotten, never deleted.
+        assert statefulset.urn in patch.dependencies
+        assert patch.retain_on_delete
+
+
+def test_an_app_with_data_keeps_its_namespace_and_one_without_does_not():
+    rec = deploy(PODINFO)
+    namespace = rec.named("podinfo-namespace")
+    assert namespace.type == "kubernetes:core/v1:NamespacePatch"
+    assert namespace.retain_on_delete
+    assert manifest(namespace)["kind"] == "Namespace"
+    assert schema_errors(manifest(namespace), "1.34") is None
+    stateless = deploy(WEB).named("web-namespace")
+    assert stateless.type == "kubernetes:core/v1:Namespace"
+    assert not stateless.retain_on_delete
+
+
+def test_a_stack_deployed_with_a_plain_namespace_adopts_it_instead_of_deleting_it():
+    aliases: list[str] = []
+
+    def program():
+        provider = k8s.Provider("test-provider", kubeconfig=pulumi.Output.secret("{}"))
+        app = App(
+            "podinfo", AppArgs(spec=PODINFO), opts=pulumi.ResourceOptions(providers=[provider])
+        )
+        # The alias URNs the SDK sends with the registration (pulumi Resource._aliases).
+        pulumi.Output.all(*app.namespace._aliases).apply(aliases.extend)
+
+    run_program(program)
+    (alias,) = aliases
+    assert alias.endswith(
+        "hybrid-kube:workload:App$kubernetes:core/v1:Namespace::podinfo-namespace"
+    )
 
 
 def test_singleton_opts_out_of_pdb_and_autoscaler_only():
@@ -215,15 +326,54 @@ def test_network_policies_allow_exactly_what_is_declared():
 
 
 def test_exposure_routes_through_the_platform_ingress_class():
-    rec = deploy(PODINFO)
-    ingress = one(rec, "Ingress", "frontend")
+    rec = deploy(WEB)
+    ingress = one(rec, "Ingress", "web")
     assert ingress["spec"]["ingressClassName"] == "traefik"
     (rule,) = ingress["spec"]["rules"]
-    assert rule["host"] == "podinfo.apps.example.test"
-    assert rule["http"]["paths"][0]["backend"]["service"] == {
-        "name": "frontend",
-        "port": {"name": "http"},
-    }
+    assert rule["host"] == "web.apps.example.test"
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/" and path["pathType"] == "Prefix"  # a simple app: everything
+    assert path["backend"]["service"] == {"name": "web", "port": {"name": "http"}}
+
+
+def test_exposure_routes_exactly_the_declared_paths():
+    exposure = Exposure(
+        paths=(
+            ExposedPath(path="/", path_type="Exact"),
+            ExposedPath(path="/api/info", path_type="Exact"),
+            ExposedPath(path="/static"),
+        )
+    )
+    echo = WorkloadSpec(
+        name="echo", image="ghcr.io/example/echo:1.2.3", port=8080, exposure=exposure
+    )
+    rec = deploy(AppSpec(name="echo", workloads=(echo,)))
+    ingress = one(rec, "Ingress", "echo")
+    assert schema_errors(ingress, "1.34") is None
+    (rule,) = ingress["spec"]["rules"]
+    assert [(p["path"], p["pathType"]) for p in rule["http"]["paths"]] == [
+        ("/", "Exact"),
+        ("/api/info", "Exact"),
+        ("/static", "Prefix"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("paths", "message"),
+    [
+        ((), "at least 1 item"),
+        (({"path": "api"},), "not an absolute path"),
+        (({"path": "/a//b"},), "which Kubernetes refuses"),
+        (({"path": "/a/.."},), "which Kubernetes refuses"),
+        (({"path": "/a%2Fb"},), "which Kubernetes refuses"),
+        (({"path": "/a", "path_type": "Regex"},), "'Exact' or 'Prefix'"),
+        (({"path": "/a"}, {"path": "/a", "path_type": "Exact"}), "listed more than once"),
+    ],
+)
+def test_bad_exposures_fail_when_declared(paths, message):
+    with pytest.raises(ValidationError) as caught:
+        Exposure(paths=paths)
+    assert message in str(caught.value)
 
 
 def test_without_an_ingress_controller_nothing_is_exposed():
@@ -237,7 +387,6 @@ def test_without_an_ingress_controller_nothing_is_exposed():
     ("change", "message"),
     [
         ({"image": "nginx"}, "has no tag"),
-        ({"image": "nginx:latest"}, "never 'latest'"),
         ({"image": "registry:5000/nginx"}, "has no tag"),
         ({"image": "nginx:1.2@sha256:abc"}, "malformed digest"),
         ({"replicas": 1}, "set singleton=True to opt out explicitly"),
@@ -246,6 +395,7 @@ def test_without_an_ingress_controller_nothing_is_exposed():
         ({"port": 0}, "greater than or equal to 1"),
         ({"files": {"index.html": "x"}}, "files need files_path"),
         ({"resources": {"cpu_request": "lots"}}, "not a Kubernetes quantity"),
+        ({"storage": {}, "max_replicas": 4}, "nothing autoscales it"),
     ],
 )
 def test_bad_workload_declarations_fail_when_declared(change, message):
@@ -255,25 +405,72 @@ def test_bad_workload_declarations_fail_when_declared(change, message):
     assert message in str(caught.value)
 
 
-def test_digest_pins_are_accepted():
-    digest = "sha256:" + "a" * 64
-    assert WorkloadSpec(name="w", image=f"nginx:1.30@{digest}", port=80).image.endswith(digest)
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        ("valkey/valkey:8.1-alpine", "names a release line, which moves with every patch release"),
+        ("valkey/valkey:8", "names a release line"),
+        ("valkey/valkey:8.1", "names a release line"),
+        ("nginxinc/nginx-unprivileged:1.30-alpine", "names a release line"),
+        ("nginxinc/nginx-unprivileged:1.30-alpine3.22", "names a release line"),
+        ("nginx:stable", "names a channel or branch, which moves with every upstream build"),
+        ("nginx:stable-alpine", "names a channel or branch"),
+        ("nginx:mainline", "names a channel or branch"),
+        ("ghcr.io/example/app:main", "names a channel or branch"),
+        ("ghcr.io/example/app:master", "names a channel or branch"),
+        ("alpine:edge", "names a channel or branch"),
+        ("nginx:latest", "names a channel or branch"),
+        ("nginx:alpine", "neither an exact release (x.y.z) nor a commit SHA"),
+        ("ghcr.io/example/app:sha-3f2a9c", "neither an exact release"),  # 6 hex: too short
+    ],
+)
+def test_moving_image_tags_are_refused_with_the_reason(image, why):
+    with pytest.raises(ValidationError) as caught:
+        WorkloadSpec(name="w", image=image, port=80)
+    message = str(caught.value)
+    assert why in message
+    assert "pin an exact release" in message and "a commit-SHA tag" in message
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "valkey/valkey:8.1.4-alpine",
+        "valkey/valkey:8.1.11-alpine3.22",
+        "nginxinc/nginx-unprivileged:1.30.5",
+        "ghcr.io/example/app:v1.2.3",
+        "ghcr.io/example/app:sha-3f2a9c1",
+        "ghcr.io/example/app:3f2a9c1d",
+        "ghcr.io/example/app:main-3f2a9c1d",
+        "ghcr.io/example/app:" + "a" * 40,
+        "registry.example:5000/team/app:2.0.1",
+        "nginx:1.30@sha256:" + "a" * 64,
+        "nginx:stable@sha256:" + "b" * 64,  # the digest pins it, whatever the tag says
+        "nginx@sha256:" + "c" * 64,
+    ],
+)
+def test_exact_releases_commit_tags_and_digests_are_accepted(image):
+    assert WorkloadSpec(name="w", image=image, port=80).image == image
 
 
 @pytest.mark.parametrize(
     ("app", "message"),
     [
         (
-            {"workloads": ({"name": "a", "image": "x:1", "port": 1, "talks_to": ("b",)},)},
+            {"workloads": ({"name": "a", "image": "x:1.0.0", "port": 1, "talks_to": ("b",)},)},
             "talks_to names unknown workload 'b'",
         ),
         (
-            {"workloads": ({"name": "a", "image": "x:1", "port": 1, "secret_env": {"P": "pw"}},)},
+            {
+                "workloads": (
+                    {"name": "a", "image": "x:1.0.0", "port": 1, "secret_env": {"P": "pw"}},
+                )
+            },
             "names unknown secret 'pw'",
         ),
         (
             {
-                "workloads": ({"name": "a", "image": "x:1", "port": 1},),
+                "workloads": ({"name": "a", "image": "x:1.0.0", "port": 1},),
                 "secret_files": {"f.conf": SecretFile(template="pass {nope}")},
             },
             "uses unknown secrets ['nope']",
@@ -281,8 +478,8 @@ def test_digest_pins_are_accepted():
         (
             {
                 "workloads": (
-                    {"name": "a", "image": "x:1", "port": 1},
-                    {"name": "a", "image": "x:1", "port": 2},
+                    {"name": "a", "image": "x:1.0.0", "port": 1},
+                    {"name": "a", "image": "x:1.0.0", "port": 2},
                 )
             },
             "duplicate workload names",
@@ -301,5 +498,5 @@ def test_secret_spec_refuses_short_passwords():
 
 
 def test_exposure_and_storage_defaults():
-    assert Exposure().path == "/"
+    assert Exposure().paths == (ExposedPath(path="/", path_type="Prefix"),)
     assert Storage().size == "1Gi"

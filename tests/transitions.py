@@ -12,7 +12,8 @@ edit, then diff the two recordings the way the engine and the providers would.
 The rules are the engine's and the providers' own, read at their source (versions as pinned in
 pyproject.toml):
 
-- a resource is matched by URN; one only in `after` is created, one only in `before` deleted;
+- a resource is matched by URN or one of its aliases; one only in `after` is created, one only
+  in `before` deleted;
 - it is replaced when its provider says so: `triggers` of a pulumi-command Command
   (pulumi-command v1.2.1 provider/pkg/provider/common/inputs.go, `replaceOnChanges`); for
   Kubernetes objects the provider's force-new fields (pulumi-kubernetes v4.32.0
@@ -21,7 +22,9 @@ pyproject.toml):
   name (provider.go); Helm releases on `name`/`namespace` (helm_release.go); the Kubernetes
   provider on `clusterIdentifier` when set, else when the kubeconfig's active cluster changes
   (provider.go DiffConfig); `replaceOnChanges` resource options; a replaced provider replaces
-  every resource created through it;
+  every resource created through it; a delete-before-replace replaces (and deletes first) every
+  resource whose replace-forcing inputs come from it (the engine's dependent replacements);
+  `ignoreChanges` paths keep their old values before any of this is decided;
 - Azure properties that ARM does not change in place are listed in `ARM_IMMUTABLE`: an edit of
   one plans as an update that ARM refuses at deploy time, reported in `refused_in_place`;
 - a Command whose inputs changed (not its triggers) runs its `create` again on its host (no
@@ -38,6 +41,8 @@ Recordings are cached per (stack, overrides, secrets): a baseline is recorded on
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import functools
 import json
 import re
@@ -92,10 +97,13 @@ ARM_FORCE_NEW: dict[str, tuple[str, ...]] = {
         "dnsPrefix",
         "networkProfile",
     ),
+    # pulumi-azure-native provider/pkg/gen/replacement.go: a pool is force-new on these.
     "azure-native:containerservice:AgentPool": (
         "resourceGroupName",
         "resourceName",
         "agentPoolName",
+        "vmSize",
+        "gpuInstanceProfile",
     ),
 }
 
@@ -103,8 +111,8 @@ ARM_FORCE_NEW: dict[str, tuple[str, ...]] = {
 # update: the edit fails minutes into `pulumi up` (AKS: "Changing property ... is not allowed").
 ARM_IMMUTABLE: dict[str, tuple[str, ...]] = {
     "azure-native:containerservice:AgentPool": (
-        "vmSize",
         "osDiskType",
+        "enableEncryptionAtHost",
         "osDiskSizeGB",
         "availabilityZones",
         "maxPods",
@@ -115,6 +123,7 @@ ARM_IMMUTABLE: dict[str, tuple[str, ...]] = {
         f"agentPoolProfiles[0].{key}"
         for key in (
             "vmSize",
+            "enableEncryptionAtHost",
             "osDiskType",
             "osDiskSizeGB",
             "availabilityZones",
@@ -232,14 +241,16 @@ def _record(stack: str, overrides: str, secrets: str) -> Recording:
 def plan(before: Recording, after: Recording) -> Plan:
     """Diff two recordings as the engine would; see the module docstring for the rules."""
     result = Plan(before=before, after=after)
-    old, new = before.by_urn(), after.by_urn()
+    old = before.by_urn()
+    matched: dict[str, RecordedResource] = {}  # new URN -> its old self (by URN or alias)
     replaced_providers: set[str] = set()
     for resource in after.resources:  # registration order: providers before their users
-        previous = old.get(resource.urn)
+        previous = _previous(resource, old)
         if previous is None:
             result.created.append(resource.name)
             continue
-        why = _replace_reason(previous, resource, replaced_providers)
+        matched[resource.urn] = previous
+        why = _replace_reason(previous, _ignoring_changes(previous, resource), replaced_providers)
         if why is not None:
             result.replaced[resource.name] = why
             if resource.type.startswith("pulumi:providers:"):
@@ -250,14 +261,81 @@ def plan(before: Recording, after: Recording) -> Plan:
             refused = _refused_in_place(previous, resource)
             if refused is not None:
                 result.refused_in_place[resource.name] = refused
-    result.deleted = [r.name for r in before.resources if r.urn not in new]
+    _dependent_replacements(result, matched)
+    kept = {r.urn for r in matched.values()}
+    result.deleted = [r.name for r in before.resources if r.urn not in kept]
     result.protected = [
         r.name
         for r in before.resources
-        if r.protect and (r.urn not in new or r.name in result.replaced)
+        if r.protect and (r.urn not in kept or r.name in result.replaced)
     ]
-    result.host_actions = _host_actions(result, old, new)
+    result.host_actions = _host_actions(result, old, matched)
     return result
+
+
+def _previous(
+    resource: RecordedResource, old: Mapping[str, RecordedResource]
+) -> RecordedResource | None:
+    """The resource's old self: same URN, else one of its aliases (a rename or a new type)."""
+    for urn in (resource.urn, *resource.aliases):
+        if urn in old:
+            return old[urn]
+    return None
+
+
+def _deletes_first(resource: RecordedResource) -> bool:
+    """Whether a replacement deletes the old resource before creating the new one: asked for
+    with `deleteBeforeReplace`, or a Kubernetes object that keeps its explicit name (two cannot
+    coexist; pulumi-kubernetes provider.go Diff)."""
+    if resource.delete_before_replace:
+        return True
+    kubernetes_object = resource.type.startswith("kubernetes:") and resource.type != HELM_RELEASE
+    return kubernetes_object and bool(_get(resource.inputs, "metadata.name"))
+
+
+def _replace_roots(resource: RecordedResource) -> set[str]:
+    """Top-level inputs whose change (or unknown value) makes the provider replace it."""
+    if resource.type == COMMAND:
+        paths: Iterable[str] = ("triggers",)
+    elif resource.type == K8S_PROVIDER:
+        paths = ("clusterIdentifier",)
+    elif resource.type == HELM_RELEASE:
+        paths = ("name", "namespace")
+    elif resource.type.startswith("kubernetes:"):
+        paths = (*_K8S_METADATA_FORCE_NEW, *_K8S_FORCE_NEW.get(resource.type, ()))
+    else:
+        paths = ARM_FORCE_NEW.get(resource.type, ())
+    return {_PATH_PART.findall(p)[0][0] for p in (*paths, *resource.replace_on_changes)}
+
+
+def _dependent_replacements(result: Plan, matched: Mapping[str, RecordedResource]) -> None:
+    """Delete-before-replace also replaces, and deletes first, every resource whose
+    replace-forcing inputs come from the replaced one: the engine re-diffs them with those inputs
+    unknown (pulumi/pulumi pkg/resource/deploy/step_generator.go,
+    calculateDependentReplacements). Plain `depends_on` does not count."""
+    by_urn = {r.urn: r for r in result.after.resources}
+    pending = [
+        by_urn[urn]
+        for urn in by_urn
+        if by_urn[urn].name in result.replaced and _deletes_first(by_urn[urn])
+    ]
+    while pending:
+        replaced = pending.pop()
+        for resource in result.after.resources:
+            if resource.urn not in matched or resource.name in result.replaced:
+                continue
+            roots = _replace_roots(resource)
+            if any(
+                replaced.urn in deps and key in roots
+                for key, deps in resource.property_dependencies.items()
+            ):
+                result.replaced[resource.name] = (
+                    f"its replace-forcing input comes from {replaced.name}, which is replaced "
+                    "delete-before-replace"
+                )
+                if resource.name in result.updated:
+                    result.updated.remove(resource.name)
+                pending.append(resource)
 
 
 def _replace_reason(
@@ -284,6 +362,17 @@ def _replace_reason(
         if _get(old.inputs, path) != _get(new.inputs, path):
             return f"{path} changed"
     return None
+
+
+def _ignoring_changes(old: RecordedResource, new: RecordedResource) -> RecordedResource:
+    """`new` as its provider diffs it: the engine first resets every `ignoreChanges` path to its
+    old value (pulumi/pulumi pkg/resource/deploy/step_generator.go, processIgnoreChanges)."""
+    if not new.ignore_changes:
+        return new
+    inputs = copy.deepcopy(new.inputs)
+    for path in new.ignore_changes:
+        _set(inputs, path, _get(old.inputs, path))
+    return dataclasses.replace(new, inputs=inputs)
 
 
 def _provider_replace_reason(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
@@ -348,29 +437,49 @@ def _differs_outside(old: Any, new: Any, ignored: set[str], prefix: str = "") ->
 
 
 def _host_actions(
-    result: Plan, old: Mapping[str, RecordedResource], new: Mapping[str, RecordedResource]
+    result: Plan, old: Mapping[str, RecordedResource], matched: Mapping[str, RecordedResource]
 ) -> list[HostAction]:
     actions: list[HostAction] = []
-    # Replaced without delete-before-replace: the old one goes with the deletes, at the end.
-    late_deletes: set[str] = set()
+    deleted: set[str] = set()  # old URNs whose delete has been emitted
+    late: set[str] = set()  # replaced create-before-delete: the old one goes at the end
+    order = _reverse_dependency_order(result.before)
     for resource in result.after.resources:
-        if resource.type != COMMAND:
+        previous = matched.get(resource.urn)
+        if resource.name in result.replaced and previous is not None:
+            if _deletes_first(resource):
+                # The engine deletes this one and its dependent replacements, dependents first.
+                group = {previous.urn} | {
+                    matched[r.urn].urn
+                    for r in result.after.resources
+                    if r.urn in matched
+                    and r.name in result.replaced
+                    and _deletes_first(r)
+                    and previous.urn in _reachable(_graph(result.before), matched[r.urn].urn)
+                }
+                for urn in order:
+                    if urn in group and urn not in deleted:
+                        deleted.add(urn)
+                        if _runs_delete(old[urn]):
+                            actions.append(_action(old[urn], "delete"))
+            else:
+                late.add(previous.urn)
+            if resource.type == COMMAND:
+                actions.append(_action(resource, "create"))
+        elif resource.type == COMMAND and (
+            resource.name in result.created or resource.name in result.updated
+        ):
+            actions.append(_action(resource, "create"))
+    kept = {r.urn for r in matched.values()}
+    for urn in order:
+        if urn in deleted or (urn in kept and urn not in late):
             continue
-        if resource.name in result.replaced:
-            previous = old[resource.urn]
-            if not resource.delete_before_replace:
-                late_deletes.add(resource.urn)
-            elif previous.inputs.get("delete"):
-                actions.append(_action(previous, "delete"))
-            actions.append(_action(resource, "create"))
-        elif resource.name in result.created or resource.name in result.updated:
-            actions.append(_action(resource, "create"))
-    for urn in _reverse_dependency_order(result.before):
-        gone = old[urn]
-        leaves = urn not in new or urn in late_deletes
-        if leaves and gone.type == COMMAND and gone.inputs.get("delete"):
-            actions.append(_action(gone, "delete"))
+        if _runs_delete(old[urn]):
+            actions.append(_action(old[urn], "delete"))
     return actions
+
+
+def _runs_delete(resource: RecordedResource) -> bool:
+    return resource.type == COMMAND and bool(resource.inputs.get("delete"))
 
 
 def _action(resource: RecordedResource, action: str) -> HostAction:
@@ -460,6 +569,23 @@ def _last(urn: str) -> str:
 
 
 _PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def _set(value: Any, path: str, new: Any) -> None:
+    """Set `a.b[0].c` inside nested dicts/lists where every parent exists."""
+    parts = [name or int(index) for name, index in _PATH_PART.findall(path)]
+    for part in parts[:-1]:
+        value = (
+            value.get(part)
+            if isinstance(value, dict)
+            else (value[part] if isinstance(value, list) and part < len(value) else None)
+        )
+        if value is None:
+            return
+    last = parts[-1]
+    in_list = isinstance(value, list) and isinstance(last, int) and last < len(value)
+    if isinstance(value, dict) or in_list:
+        value[last] = new
 
 
 def _get(value: Any, path: str) -> Any:
