@@ -49,6 +49,9 @@ class Case:
     """What we promise, in words; `check` proves it."""
     check: Callable[[Plan], bool]
     before: Callable[[Config], Config] = lambda config: config
+    secrets_before: tuple[tuple[str, Any], ...] = ()
+    secrets_after: tuple[tuple[str, Any], ...] = ()
+    """Secret config (`pulumi config set --secret`), as (key, value) pairs."""
 
     def configs(self) -> tuple[Config, Config]:
         base = self.before(copy.deepcopy(stack_config(self.stack)))
@@ -56,7 +59,10 @@ class Case:
 
     def plan(self) -> Plan:
         before, after = self.configs()
-        return plan(record(self.stack, _overrides(before)), record(self.stack, _overrides(after)))
+        return plan(
+            record(self.stack, _overrides(before), dict(self.secrets_before)),
+            record(self.stack, _overrides(after), dict(self.secrets_after)),
+        )
 
 
 def _overrides(config: Config) -> Config:
@@ -209,6 +215,101 @@ def everything_moves(p: Plan) -> bool:
     )
 
 
+def deletes_in_order(*steps: str) -> Callable[[Plan], bool]:
+    """Exactly these delete scripts run, in this order as the table shows it."""
+
+    def check(p: Plan) -> bool:
+        return [a.resource for a in p.actions("delete")] == list(steps) and not p.refused
+
+    return check
+
+
+def waits(*pairs: tuple[str, str]) -> Callable[[Plan], bool]:
+    """For each (first, then): the engine cannot start deleting `then` before `first` is gone."""
+    return lambda p: all(p.deleted_before(first, then) for first, then in pairs)
+
+
+def creates_then_deletes(created: str, deleted: str) -> Callable[[Plan], bool]:
+    """`created` runs before any delete (the engine deletes at the end); `deleted` goes."""
+
+    def check(p: Plan) -> bool:
+        actions = [(a.resource, a.action) for a in p.host_actions]
+        return (
+            (created, "create") in actions
+            and (deleted, "delete") in actions
+            and actions.index((created, "create")) < actions.index((deleted, "delete"))
+            and not p.refused
+        )
+
+    return check
+
+
+def both(*checks: Callable[[Plan], bool]) -> Callable[[Plan], bool]:
+    return lambda p: all(check(p) for check in checks)
+
+
+def refused_keeping(*names: str) -> Callable[[Plan], bool]:
+    return lambda p: p.refused and set(names) <= set(p.protected)
+
+
+def cni_guard_first(p: Plan) -> bool:
+    """The bootstrap host's init step (whose guard refuses a new CNI) runs before the CNI's
+    release can change: the release's provider waits for it."""
+    return (
+        "onprem-cp1-init" in p.updated
+        and p.created_before("onprem-cp1-init", "onprem-cni")
+        and not p.actions("delete")
+    )
+
+
+def retained_on_removal(app: str) -> Callable[[Plan], bool]:
+    """The app's objects go, but its namespace and claims are only forgotten (retainOnDelete):
+    Kubernetes keeps them, and the data with them."""
+
+    def check(p: Plan) -> bool:
+        gone = [r for r in p.before.resources if r.name in p.deleted]
+        kept = [
+            r
+            for r in gone
+            if r.type
+            in (
+                "kubernetes:core/v1:NamespacePatch",
+                "kubernetes:core/v1:PersistentVolumeClaimPatch",
+            )
+        ]
+        return (
+            all(r.name == app or r.name.startswith(f"{app}-") for r in gone)
+            and len(kept) >= 2
+            and all(r.retain_on_delete for r in kept)
+            and not any(r.type == "kubernetes:core/v1:Namespace" for r in gone)
+        )
+
+    return check
+
+
+def secret_rolls(p: Plan) -> bool:
+    return (
+        "podinfo-secrets-secret" in p.replaced
+        and "podinfo-valkey-statefulset" in p.updated
+        # the password generated until now is no longer needed
+        and p.deleted == ["podinfo-secrets-valkeyPassword"]
+        and not [n for n in p.replaced if n != "podinfo-secrets-secret"]
+    )
+
+
+def pool_rolls(p: Plan) -> bool:
+    return (
+        list(p.replaced) == ["aks-pool-apps"]
+        and not p.refused_in_place
+        and not p.refused
+        and not p.deleted
+    )
+
+
+def updated_only(*names: str) -> Callable[[Plan], bool]:
+    return lambda p: sorted(p.updated) == sorted(names) and not p.replaced and not p.deleted
+
+
 def only_deleted(*names: str) -> Callable[[Plan], bool]:
     def check(p: Plan) -> bool:
         return sorted(p.deleted) == sorted(names) and not p.created and not p.replaced
@@ -231,7 +332,8 @@ CASES: list[Case] = [
         "Add a worker",
         "onprem-lab",
         add_host("w3", "192.168.56.23"),
-        "w3 is prepared and joined; nothing else changes.",
+        "w3 is prepared and joined; the serving-certificate approver learns its name and "
+        "address; nothing else changes.",
         only_created("onprem-w3-"),
     ),
     Case(
@@ -261,6 +363,187 @@ CASES: list[Case] = [
         "Only hybrid-kube's metrics-server release is removed.",
         only_deleted("platform-metrics-server"),
         before=local_kubeconfig("original", token="old-token"),
+    ),
+    Case(
+        "Remove a worker",
+        "onprem-lab",
+        remove_hosts("w2"),
+        "w2 is drained and deleted from the cluster (on cp1), then `kubeadm reset` on w2.",
+        both(
+            deletes_in_order("onprem-w2-node", "onprem-w2-join"),
+            waits(("onprem-w2-node", "onprem-w2-join")),
+        ),
+    ),
+    Case(
+        "Change a worker's address",
+        "onprem-lab",
+        change_host("w2", address="192.168.56.32"),
+        "The old Node is drained and deleted before the old host is reset; the host at the new "
+        "address joins under the same name.",
+        both(
+            deletes_in_order("onprem-w2-node", "onprem-w2-join"),
+            waits(("onprem-w2-node", "onprem-w2-join")),
+            lambda p: {"onprem-w2-join", "onprem-w2-node"} <= set(p.replaced),
+        ),
+    ),
+    Case(
+        "Raise `kubernetesVersion` one minor",
+        "onprem-lab",
+        set_key("kubernetesVersion", "1.36"),
+        "Upgrade in place: control planes first, then one worker at a time (drain, upgrade, "
+        "uncordon); nothing is deleted.",
+        lambda p: not p.deleted and not p.replaced and not p.actions("delete"),
+    ),
+    Case(
+        "Change `kubeadm.cni`",
+        "onprem-lab",
+        set_key("kubeadm.cni", "cilium"),
+        "**Refused on the real cluster**: init.sh on cp1 compares the CNI it recorded at "
+        "`kubeadm init` and stops the `up` before the CNI release is touched. Rebuilding is the "
+        "way (docs/onprem.md, Changing the pod network).",
+        cni_guard_first,
+    ),
+    Case(
+        "Choose another `kubeadm.bootstrapHost`",
+        "onprem-lab",
+        set_key("kubeadm.bootstrapHost", "cp2"),
+        "Refused by the preview: the bootstrap host's init step is protected.",
+        refused_keeping("onprem-cp1-init"),
+        before=HA,
+    ),
+    Case(
+        "Remove the bootstrap control plane",
+        "onprem-lab",
+        chain(
+            remove_hosts("cp1"),
+            add_host("cp4", "192.168.56.14", "control-plane"),
+            set_key("kubeadm.bootstrapHost", "cp2"),
+        ),
+        "Refused by the preview (protected), even with a replacement control plane: the "
+        "cluster is its bootstrap host. Rebuild to retire it.",
+        refused,
+        before=HA,
+    ),
+    Case(
+        "One control plane to three",
+        "onprem-lab",
+        chain(
+            add_host("cp2", "192.168.56.12", "control-plane"),
+            add_host("cp3", "192.168.56.13", "control-plane"),
+        ),
+        "cp2 then cp3 join, one at a time (needs `controlPlaneEndpoint` from the first day).",
+        lambda p: (
+            not p.deleted
+            and not p.replaced
+            and p.created_before("onprem-cp2-join", "onprem-cp3-join")
+        ),
+        before=ONE_CONTROL_PLANE_WITH_VIP,
+    ),
+    Case(
+        "Three control planes to one",
+        "onprem-lab",
+        remove_hosts("cp2", "cp3"),
+        "One at a time, last joined first: on cp1, drain cp3, remove its etcd member (after a "
+        "quorum check), delete its Node; then `kubeadm reset` on cp3; then the same for cp2.",
+        both(
+            deletes_in_order(
+                "onprem-cp3-node", "onprem-cp3-join", "onprem-cp2-node", "onprem-cp2-join"
+            ),
+            waits(
+                ("onprem-cp3-node", "onprem-cp3-join"),
+                ("onprem-cp3-node", "onprem-cp2-node"),
+                ("onprem-cp2-node", "onprem-cp2-join"),
+            ),
+        ),
+        before=HA,
+    ),
+    Case(
+        "Replace control plane cp3 by cp4",
+        "onprem-lab",
+        chain(remove_hosts("cp3"), add_host("cp4", "192.168.56.14", "control-plane")),
+        "cp4 joins first (four etcd members), then cp3 leaves etcd and is reset: three members.",
+        creates_then_deletes("onprem-cp4-join", "onprem-cp3-node"),
+        before=HA,
+    ),
+    Case(
+        "Reorder the control planes",
+        "onprem-lab",
+        reorder_hosts,
+        "Nothing changes: control planes join in name order.",
+        nothing,
+        before=HA,
+    ),
+    Case(
+        "Remove an app with storage (`apps: [web]`)",
+        "local",
+        set_key("apps", ["web"]),
+        "podinfo's objects are deleted, but its namespace and volume claims are only forgotten: "
+        "the data stays (delete it with `kubectl delete namespace podinfo`).",
+        retained_on_removal("podinfo"),
+        before=local_kubeconfig("original", token="old-token"),
+    ),
+    Case(
+        "Add that app back",
+        "local",
+        lambda config: {k: v for k, v in config.items() if k != "apps"},
+        "Recreated; the kept namespace is adopted (server-side apply) and Valkey mounts its old "
+        "claim.",
+        only_created("podinfo"),
+        before=chain(local_kubeconfig("original", token="old-token"), set_key("apps", ["web"])),
+    ),
+    Case(
+        "Set an app secret (`appSecrets.podinfo.valkeyPassword`)",
+        "local",
+        lambda config: config,
+        "The Secret is replaced (Secrets are immutable to the provider) and only the pods that "
+        "read it roll (their checksum annotation changed).",
+        secret_rolls,
+        before=local_kubeconfig("original", token="old-token"),
+        secrets_after=(("appSecrets", {"podinfo": {"valkeyPassword": "correct horse battery"}}),),
+    ),
+    Case(
+        "Change the system pool's node counts",
+        "azure-dev",
+        chain(set_key("aks.systemPool.minCount", 2), set_key("aks.systemPool.maxCount", 3)),
+        "Updated in place (the autoscaler keeps owning the current count).",
+        updated_only("aks-cluster"),
+    ),
+    Case(
+        "Change a user pool's `vmSize`",
+        "azure-dev",
+        lambda config: {
+            **config,
+            "aks": {
+                **config["aks"],
+                "pools": [{**config["aks"]["pools"][0], "vmSize": "Standard_D4as_v5"}],
+            },
+        },
+        "The pool rolls: a new AKS pool (`apps<suffix>`) is created, then the old one is "
+        "deleted; AKS drains it, respecting PodDisruptionBudgets.",
+        pool_rolls,
+    ),
+    Case(
+        "Change the system pool's `vmSize`",
+        "azure-dev",
+        set_key("aks.systemPool.vmSize", "Standard_D4as_v5"),
+        "Refused by the preview: it needs a new cluster, and the cluster is protected "
+        "(`aks.protectCluster`).",
+        refused_keeping("aks-cluster"),
+    ),
+    Case(
+        "Change `aks.network.podCidr`",
+        "azure-dev",
+        set_key("aks.network.podCidr", "10.248.0.0/16"),
+        "Refused by the preview (a new cluster; protected).",
+        refused_keeping("aks-cluster"),
+    ),
+    Case(
+        "Raise `kubernetesVersion` one minor",
+        "azure-dev",
+        set_key("kubernetesVersion", "1.36"),
+        "No Azure change: ARM refuses the version changes `pulumi up` could send; the program "
+        "prints the `az aks upgrade` command (control plane, then each pool).",
+        lambda p: not p.replaced and not p.deleted and not p.refused_in_place,
     ),
 ]
 
