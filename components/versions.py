@@ -137,7 +137,11 @@ Environment names checked at kube-vip/kube-vip@v1.2.2:pkg/kubevip/config_envvar.
 CONTAINERD_IO = "2.3.*"
 """Docker's `containerd.io` package (apt version glob) for new hosts: containerd 2.3, the LTS
 release (supported to 2028-04-30; 2.2 ended 2026-11-06), which containerd's RELEASES.md lists for
-Kubernetes 1.35 ("2.2.0+") and 1.36 ("2.3.0+"). Kubernetes 1.36 needs containerd 2.x."""
+Kubernetes 1.35 ("2.2.0+") and 1.36 ("2.3.0+"). Kubernetes 1.36 needs containerd 2.x.
+
+Only hosts without containerd 2.x get it (prepare.sh): bumping this pin never upgrades, and so
+never restarts, containerd on running nodes. Those move one node at a time by hand
+(docs/onprem.md, "containerd updates")."""
 
 _SANDBOX_IMAGES = {
     "1.36": "registry.k8s.io/pause:3.10.2",
@@ -148,10 +152,9 @@ _DEFAULT_SANDBOX_IMAGE = "registry.k8s.io/pause:3.10.1"
 def sandbox_image(kubernetes_version: str) -> str:
     """The pause image kubeadm of this minor expects (`kubeadm config images list`): 3.10.1 up to
     1.35, 3.10.2 from 1.36 (kubespray's and minikube's generated tables). containerd pins it so
-    it is never garbage-collected."""
+    it is never garbage-collected, and uses it for every new pod sandbox.
+
+    prepare.sh pins it on hosts that are not nodes yet; on a node, the upgrade step moves the pin
+    while the node is drained (one node at a time), not prepare on every host at once."""
     minor = ".".join(kubernetes_version.removeprefix("v").split(".")[:2])
     return _SANDBOX_IMAGES.get(minor, _DEFAULT_SANDBOX_IMAGE)
-
-
-SANDBOX_IMAGE = _DEFAULT_SANDBOX_IMAGE
-"""Kept for callers that predate `sandbox_image`; use `sandbox_image(version)`."""

@@ -23,7 +23,7 @@ from components.cluster import Cluster
 from components.kubeadm import KubeadmCluster, KubeadmClusterArgs
 from components.kubeadm.commands import CREATE, DELETE, script_text
 from components.recording import RecordedResource, Recording, run_program
-from components.settings import KubeadmSettings
+from components.settings import KubeadmSettings, releases
 from components.stackfile import PROJECT_ROOT, load_stack
 
 COMMAND = "command:remote:Command"
@@ -631,7 +631,8 @@ def test_shipped_stack_file_is_the_documented_lab():
     config = load_stack("onprem-lab")
     assert config.encrypted == []  # no `secure:` values: the key is set by the user
     assert config.config["hybrid-kube:target"] == "kubeadm"
-    assert config.config["hybrid-kube:kubernetesVersion"] == "1.34"
+    # The shipped stacks use the project's default minor (supported upstream, offered by AKS).
+    assert config.config["hybrid-kube:kubernetesVersion"] == releases.DEFAULT_VERSION
     raw = json.loads(config.config["hybrid-kube:kubeadm"])
     settings = KubeadmSettings.model_validate(raw)
     assert [(h.name, h.role) for h in settings.hosts] == [

@@ -447,8 +447,11 @@ def test_trading_roles_keeps_three_control_planes_and_the_old_one_leaves_etcd(tm
 
 
 def test_a_minor_upgrade_reruns_only_version_aware_steps_control_planes_first():
+    shipped = load_stack(STACK).config["hybrid-kube:kubernetesVersion"]
+    major, minor = shipped.split(".")[:2]
+    raised = f"{major}.{int(minor) + 1}"
     step = plan(
-        rec(*HA), record(STACK, {**overrides(*HA), "hybrid-kube:kubernetesVersion": "1.35"})
+        rec(*HA), record(STACK, {**overrides(*HA), "hybrid-kube:kubernetesVersion": raised})
     )
     assert not step.created and not step.deleted and not step.replaced and not step.refused
     cluster = touched(step) & cluster_names(step.after)

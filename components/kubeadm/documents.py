@@ -82,16 +82,31 @@ def bootstrap_token(token: str) -> dict[str, Any]:
     }
 
 
+def control_plane_taints(settings: KubeadmSettings) -> list | None:
+    """`nodeRegistration.taints` for a control plane that registers (`kubeadm init` or `join`).
+
+    kubeadm v1beta4: "If this field is unset, i.e. nil, it will be defaulted with a control-plane
+    taint for control-plane nodes. If you don't want to taint your control-plane node, set this
+    field to an empty slice" (`NodeRegistrationOptions.Taints`; `SetJoinDynamicDefaults` applies
+    the same default to a JoinConfiguration with `controlPlane`). With no worker the control
+    planes are where workloads run, so every one of them registers untainted: `[]`. With workers,
+    None keeps kubeadm's `node-role.kubernetes.io/control-plane:NoSchedule`.
+
+    Registration only: kubeadm sets these taints when the node registers and never again, so
+    adding the first worker (or removing the last) later leaves the registered nodes' taints as
+    they are (docs/onprem.md, "Control-plane taints")."""
+    return [] if not settings.workers else None
+
+
 def _bootstrap_fields(settings: KubeadmSettings, *, with_taints: bool) -> dict[str, Any]:
     """The bootstrap control plane's API endpoint and registration, explicit: kubeadm would
     otherwise default them from the default route's address and the hostname.
 
-    `with_taints`: `kubeadm init` needs them (with no worker the control plane must run
-    workloads, so it gets no NoSchedule taint); the admit step's `init phase bootstrap-token` and
-    `upload-certs` do not read them, and leaving them out keeps every admit step unchanged when
-    the first worker is added or the last one removed."""
+    `with_taints`: `kubeadm init` needs them (`control_plane_taints`); the admit step's `init
+    phase bootstrap-token` and `upload-certs` do not read them, and leaving them out keeps the
+    admit document unchanged when the first worker is added or the last one removed."""
     host = settings.bootstrap_control_plane
-    taints = [] if with_taints and not settings.workers else None
+    taints = control_plane_taints(settings) if with_taints else None
     return {
         "localAPIEndpoint": {"advertiseAddress": host.address, "bindPort": API_SERVER_PORT},
         "nodeRegistration": node_registration(host, taints=taints),
@@ -199,7 +214,8 @@ def join_configuration(
     ca_cert_hash: str,
     certificate_key: str | None,
 ) -> dict[str, Any]:
-    """`kubeadm join --config` for `host`; a control plane also gets `controlPlane`."""
+    """`kubeadm join --config` for `host`; a control plane also gets `controlPlane`, and the same
+    taint rule as the bootstrap control plane (`control_plane_taints`)."""
     document: dict[str, Any] = {
         "apiVersion": KUBEADM_API,
         "kind": "JoinConfiguration",
@@ -210,7 +226,10 @@ def join_configuration(
                 "caCertHashes": [ca_cert_hash],
             }
         },
-        "nodeRegistration": node_registration(host),
+        "nodeRegistration": node_registration(
+            host,
+            taints=control_plane_taints(settings) if host.role == "control-plane" else None,
+        ),
     }
     if host.role == "control-plane":
         if certificate_key is None:
@@ -255,12 +274,25 @@ def encryption_configuration(key_base64: str) -> dict[str, Any]:
     }
 
 
+KUBE_PROXY_USER = "system:serviceaccount:kube-system:kube-proxy"
+"""Who kube-proxy is on kubeadm: its add-on runs the DaemonSet as the `kube-proxy` ServiceAccount
+and its kubeconfig uses that account's token (cmd/kubeadm/app/phases/addons/proxy/manifests.go),
+and a ServiceAccount's user name is `system:serviceaccount:<namespace>:<name>`
+(k8s.io/apiserver pkg/authentication/serviceaccount/util.go). `system:kube-proxy` is the name of
+the certificate identity other installers give it; on kubeadm it never appears."""
+
+
 def audit_policy() -> dict[str, Any]:
     """Who did what: metadata for everything, request bodies for writes, never secret payloads.
 
-    First match wins. Dropped as noise: health probes, events, leader-election and node-heartbeat
-    leases (several writes per second cluster-wide), and the kubelets' routine reads
-    (get/list/watch by system:nodes) except of Secrets and ConfigMaps, which stay at Metadata.
+    First match wins (audit.k8s.io/v1 `PolicyRule`: a rule matches when every field it sets does;
+    `users` compares the authenticated user name exactly, and `group: ""` is the core group
+    only). Dropped as noise: health probes; kube-proxy's watches of what it proxies (Services,
+    EndpointSlices, ServiceCIDRs, its Node: cmd/kube-proxy/app/server.go); Events in both the
+    core and the `events.k8s.io` group (kube-proxy, for one, writes through the latter);
+    leader-election and node-heartbeat leases (several writes per second cluster-wide); and the
+    kubelets' routine reads (get/list/watch by system:nodes) except of Secrets and ConfigMaps,
+    which stay at Metadata.
     """
     return {
         "apiVersion": "audit.k8s.io/v1",
@@ -270,11 +302,21 @@ def audit_policy() -> dict[str, Any]:
             {"level": "None", "nonResourceURLs": ["/healthz*", "/livez*", "/readyz*", "/version"]},
             {
                 "level": "None",
-                "users": ["system:kube-proxy"],
+                "users": [KUBE_PROXY_USER],
                 "verbs": ["watch"],
-                "resources": [{"group": "", "resources": ["endpoints", "services"]}],
+                "resources": [
+                    {"group": "", "resources": ["services", "nodes"]},
+                    {"group": "discovery.k8s.io", "resources": ["endpointslices"]},
+                    {"group": "networking.k8s.io", "resources": ["servicecidrs"]},
+                ],
             },
-            {"level": "None", "resources": [{"group": "", "resources": ["events"]}]},
+            {
+                "level": "None",
+                "resources": [
+                    {"group": "", "resources": ["events"]},
+                    {"group": "events.k8s.io", "resources": ["events"]},
+                ],
+            },
             {
                 "level": "None",
                 "resources": [{"group": "coordination.k8s.io", "resources": ["leases"]}],

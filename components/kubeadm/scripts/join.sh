@@ -9,8 +9,6 @@
 # Guarded on /etc/kubernetes/kubelet.conf: a joined host only gets the program's files refreshed
 # (written before the guard; the API server is restarted when one of its files changed).
 
-KUBELET_KUBECONFIG=/etc/kubernetes/kubelet.conf
-
 # True when kubeadm's (redacted) log says the join credentials were refused: an expired or deleted
 # bootstrap token, or uploaded control-plane certificates that expired (both live two hours).
 join_credentials_rejected() {
@@ -34,7 +32,7 @@ create() {
       if [ "$FILE_CHANGED" = true ]; then log "kube-vip manifest written on $NODE_NAME"; fi
     fi
   fi
-  if [ -f "$KUBELET_KUBECONFIG" ]; then
+  if is_node; then
     if [ "$ROLE" = control-plane ]; then reload_apiserver_files; fi
     log "$NODE_NAME has already joined the cluster"
     return 0

@@ -17,6 +17,9 @@ APT_KEYRING_DIR=/etc/apt/keyrings
 APT_SOURCES_DIR=/etc/apt/sources.list.d
 LOG_DIR=/var/log/hybrid-kube
 ADMIN_KUBECONFIG=/etc/kubernetes/admin.conf
+# Written by `kubeadm init` and `kubeadm join`: its presence means this host is a node.
+KUBELET_KUBECONFIG=/etc/kubernetes/kubelet.conf
+CONTAINERD_CONFIG=/etc/containerd/config.toml
 APISERVER_DIR=/etc/kubernetes/apiserver
 KUBE_VIP_MANIFEST_PATH=/etc/kubernetes/manifests/kube-vip.yaml
 APISERVER_MANIFEST=/etc/kubernetes/manifests/kube-apiserver.yaml
@@ -26,6 +29,8 @@ FILE_CHANGED=false
 APISERVER_FILES_CHANGED=false
 
 log() { printf '[hybrid-kube] %s\n' "$*"; }
+# True on a host that `kubeadm init` or `kubeadm join` made a node.
+is_node() { [ -f "$KUBELET_KUBECONFIG" ]; }
 warn() { printf '[hybrid-kube] warning: %s\n' "$*" >&2; }
 # die MESSAGE [MORE...]: the error, then each further argument on a line of its own (what to do).
 die() {
@@ -261,6 +266,68 @@ install_kube_packages() {
   apt-mark hold "$@" >/dev/null
 }
 
+# -- containerd ----------------------------------------------------------------------------------
+
+# containerd_config SANDBOX: the whole of containerd's configuration, pinning the pause image
+# SANDBOX (containerd uses the pinned `sandbox` image for every new pod sandbox, pulling it when
+# missing, and never garbage-collects it). containerd 2.x format; 2.3 migrates version 3 on load.
+# Keep the text byte for byte (the header too): any change rewrites the file on every host at the
+# next prepare run and restarts containerd everywhere at once.
+containerd_config() {
+  cat <<TOML
+# Written by hybrid-kube (prepare.sh). containerd 2.x configuration format.
+version = 3
+
+[plugins.'io.containerd.cri.v1.images'.pinned_images]
+  sandbox = '$1'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
+  runtime_type = 'io.containerd.runc.v2'
+
+[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
+  SystemdCgroup = true
+TOML
+}
+
+# The pause image pinned in this host's containerd configuration ("" when there is none).
+pinned_sandbox_image() {
+  [ -f "$CONTAINERD_CONFIG" ] || return 0
+  awk -F"'" '/^[[:space:]]*sandbox[[:space:]]*=/ {print $2; exit}' "$CONTAINERD_CONFIG"
+}
+
+# apply_containerd_config SANDBOX: write the configuration; restart containerd only when it
+# changed. A restart stops the daemon alone: the unit's KillMode=process leaves the shims and the
+# containers they run untouched, and containerd reconnects to them when it starts (containerd's
+# docs/ops.md); what fails meanwhile is starting or stopping containers, which the kubelet retries.
+apply_containerd_config() {
+  write_file "$CONTAINERD_CONFIG" 0644 "$(containerd_config "$1")"
+  if [ "$FILE_CHANGED" = true ]; then
+    log "containerd configuration written on ${NODE_NAME:-this host} (pause image $1); restarting containerd"
+    systemctl restart containerd
+  else
+    systemctl start containerd
+  fi
+}
+
+# During an upgrade, with the node drained or cordoned: pin the new minor's pause image. Only
+# here and in prepare.sh on a host that is not a node yet, so a version change never restarts
+# containerd on every node at once.
+pin_sandbox_image() {
+  [ -n "${SANDBOX_IMAGE:-}" ] || return 0
+  apply_containerd_config "$SANDBOX_IMAGE"
+}
+
+# In an upgrade step that has nothing to do: say so when the pin differs, and leave it (moving it
+# restarts containerd, which is for a drained node during an upgrade).
+note_sandbox_pin() {
+  local pinned
+  [ -n "${SANDBOX_IMAGE:-}" ] || return 0
+  pinned=$(pinned_sandbox_image)
+  if [ -n "$pinned" ] && [ "$pinned" != "$SANDBOX_IMAGE" ]; then
+    log "containerd on ${NODE_NAME:-this host} pins $pinned, not $SANDBOX_IMAGE; left as is until this node's next upgrade (docs/onprem.md, containerd)"
+  fi
+}
+
 # -- node lifecycle ------------------------------------------------------------------------------
 
 # Put the kube-vip static pod in place (CONTENT has @VIP_INTERFACE@ for the NIC holding NODE_IP).
@@ -411,8 +478,11 @@ drain_node() {
   kc drain "$node" --ignore-daemonsets --delete-emptydir-data --timeout="$timeout" >/dev/null
 }
 
-# Upgrade this host's kubelet and kubectl to K8S_VERSION and restart the kubelet.
+# Upgrade this host's kubelet and kubectl to K8S_VERSION and restart the kubelet; first pin the
+# new minor's pause image (the node is drained or cordoned). In that order a failed run repeats
+# both: the kubelet still runs the old version, and an unchanged pin restarts nothing.
 upgrade_kubelet() {
+  pin_sandbox_image
   install_kube_packages kubelet kubectl
   systemctl daemon-reload
   systemctl restart kubelet

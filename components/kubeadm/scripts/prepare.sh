@@ -2,8 +2,13 @@
 # prepare.sh: make a fresh Ubuntu 22.04/24.04 or Debian 12 host ready for kubeadm.
 #
 # Preamble variables: NODE_NAME, K8S_VERSION ("1.34" or "1.34.2"), CONTAINERD_IO_VERSION (apt
-# version glob), SANDBOX_IMAGE. Safe to run again: every step checks before it changes anything,
-# and Kubernetes packages already installed are left to the upgrade step.
+# version glob, installed only where containerd.io 2.x is not), SANDBOX_IMAGE (the pause image of
+# K8S_VERSION's kubeadm). Safe to run again: every step checks before it changes anything.
+#
+# It runs again on every host at once whenever its inputs change (a new kubernetesVersion, a new
+# pin), so on a host that already runs it changes nothing that would restart containerd: an
+# installed containerd.io 2.x is left alone, and on a node the pause image its containerd pins is
+# kept (the upgrade step moves it, node by node). Kubernetes packages are the upgrade step's too.
 
 check_os() {
   [ -r /etc/os-release ] || die "/etc/os-release is missing; supported: Ubuntu 22.04/24.04, Debian 12"
@@ -15,6 +20,27 @@ check_os() {
   esac
   OS_ID=$ID
   OS_CODENAME=$VERSION_CODENAME
+}
+
+CGROUP_ROOT=/sys/fs/cgroup
+FAIL_CGROUP_V1_FROM=35 # Kubernetes minor whose kubelet defaults failCgroupV1 to true
+
+# From Kubernetes 1.35 the kubelet refuses to start on cgroup v1 (KubeletConfiguration
+# failCgroupV1, default true): fail here, before anything is installed, rather than at a kubelet
+# that never comes up. Older minors still run on v1 and only get a warning, so that a cluster
+# created then keeps working; raising kubernetesVersion to 1.35 re-runs this step on every host
+# before any upgrade step, and stops the `pulumi up` here. Ubuntu 22.04/24.04 and Debian 12 boot
+# with cgroup v2 unless their kernel command line says otherwise.
+check_cgroup_v2() {
+  local fs found fix
+  fs=$(stat -fc %T "$CGROUP_ROOT" 2>/dev/null || true)
+  [ "$fs" = cgroup2fs ] && return 0
+  found="$NODE_NAME runs cgroup v1 ('stat -fc %T $CGROUP_ROOT' says '${fs:-nothing}', not cgroup2fs)"
+  fix="boot it with cgroup v2, the default of Ubuntu 22.04/24.04 and Debian 12: remove systemd.unified_cgroup_hierarchy=0 from GRUB_CMDLINE_LINUX in /etc/default/grub (or add systemd.unified_cgroup_hierarchy=1), run update-grub and reboot"
+  if [ "$(minor_number "$K8S_VERSION")" -ge "$FAIL_CGROUP_V1_FROM" ]; then
+    die "$found; the kubelet of Kubernetes $K8S_VERSION refuses to start on cgroup v1 (failCgroupV1)" "$fix"
+  fi
+  warn "$found; the kubelet of Kubernetes 1.$FAIL_CGROUP_V1_FROM and later refuses it (failCgroupV1): $fix before raising kubernetesVersion"
 }
 
 MODULES_LOAD_DIR=/etc/modules-load.d
@@ -62,23 +88,18 @@ install_prerequisites() {
   fi
 }
 
-containerd_config() {
-  cat <<TOML
-# Written by hybrid-kube (prepare.sh). containerd 2.x configuration format.
-version = 3
-
-[plugins.'io.containerd.cri.v1.images'.pinned_images]
-  sandbox = '$SANDBOX_IMAGE'
-
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]
-  runtime_type = 'io.containerd.runc.v2'
-
-[plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc.options]
-  SystemdCgroup = true
-TOML
+# The version of PACKAGE that dpkg has installed ("" when none: a removed package whose
+# configuration files remain still has a version, but is not installed).
+installed_version() {
+  { dpkg-query -W -f='${db:Status-Status} ${Version}\n' "$1" 2>/dev/null || true; } |
+    awk '$1 == "installed" {print $2}'
 }
 
-install_containerd() {
+# Docker's containerd.io, only where containerd 2.x is not installed yet. On a running node a new
+# pin must not upgrade it: the package restarts containerd after every upgrade (Docker's
+# packaging: dh_systemd_start --restart-after-upgrade), and that would happen on every host at
+# once. So an installed 2.x stays as it is, held; updates go one node at a time (docs/onprem.md).
+install_containerd_package() {
   local keyring="$APT_KEYRING_DIR/docker.asc" installed
   install -d -m 0755 "$APT_KEYRING_DIR"
   if [ ! -s "$keyring" ]; then
@@ -89,9 +110,10 @@ install_containerd() {
   fi
   write_file "$APT_SOURCES_DIR/docker.list" 0644 \
     "deb [arch=$(dpkg --print-architecture) signed-by=$keyring] https://download.docker.com/linux/$OS_ID $OS_CODENAME stable"
-  installed=$(dpkg-query -W -f='${Version}' containerd.io 2>/dev/null || true)
-  # shellcheck disable=SC2053 # CONTAINERD_IO_VERSION is a glob on purpose
-  if [[ $installed != $CONTAINERD_IO_VERSION ]]; then
+  installed=$(installed_version containerd.io)
+  if [[ $installed == 2.* ]]; then
+    log "containerd.io $installed is installed: left as it is (hybrid-kube installs $CONTAINERD_IO_VERSION only on hosts without containerd 2.x; update it one node at a time, see docs/onprem.md)"
+  else
     # Refresh when the repository changed or the lists do not offer the wanted version yet (also
     # after an earlier run whose update failed once the repository file was in place).
     if [ "$FILE_CHANGED" = true ] || ! apt_has_candidate containerd.io "$CONTAINERD_IO_VERSION"; then
@@ -103,14 +125,29 @@ install_containerd() {
       "containerd.io=$CONTAINERD_IO_VERSION"
   fi
   apt-mark hold containerd.io >/dev/null
-  write_file /etc/containerd/config.toml 0644 "$(containerd_config)"
-  systemctl enable containerd >/dev/null 2>&1
-  if [ "$FILE_CHANGED" = true ]; then
-    systemctl restart containerd
-  else
-    systemctl start containerd
+}
+
+# The pause image to pin here: SANDBOX_IMAGE on a host that is not a node yet; on a node, the one
+# its containerd pins already (the upgrade step moves it while the node is drained). Sets SANDBOX.
+choose_sandbox_image() {
+  SANDBOX=$SANDBOX_IMAGE
+  is_node || return 0
+  local pinned
+  pinned=$(pinned_sandbox_image)
+  if [ -n "$pinned" ] && [ "$pinned" != "$SANDBOX_IMAGE" ]; then
+    log "$NODE_NAME is a node: containerd keeps the pause image $pinned; the upgrade step pins $SANDBOX_IMAGE while the node is drained"
+    SANDBOX=$pinned
   fi
-  write_file /etc/crictl.yaml 0644 'runtime-endpoint: unix:///run/containerd/containerd.sock'
+}
+
+CRICTL_CONFIG=/etc/crictl.yaml
+
+install_containerd() {
+  install_containerd_package
+  choose_sandbox_image
+  systemctl enable containerd >/dev/null 2>&1
+  apply_containerd_config "$SANDBOX"
+  write_file "$CRICTL_CONFIG" 0644 'runtime-endpoint: unix:///run/containerd/containerd.sock'
 }
 
 install_kubernetes() {
@@ -127,6 +164,7 @@ install_kubernetes() {
 create() {
   wait_for_cloud_init
   check_os
+  check_cgroup_v2
   configure_kernel
   disable_swap
   install_prerequisites

@@ -8,7 +8,11 @@
 # it is Ready and uncordoned again, so a run that failed in between (kubelet restart, Ready wait)
 # finishes the job on the next `pulumi up` even though the versions already match by then.
 #
-# Preamble variables: NODE_NAME, K8S_VERSION, BOOTSTRAP_HOST (the control plane that ran init).
+# The new minor's pause image is pinned in containerd while the node is drained (upgrade_kubelet),
+# never by prepare on every host at once.
+#
+# Preamble variables: NODE_NAME, K8S_VERSION, BOOTSTRAP_HOST (the control plane that ran init),
+# SANDBOX_IMAGE (the pause image of K8S_VERSION's kubeadm).
 
 UPGRADE_MARK=hybrid-kube.io/upgrade-cordoned
 
@@ -41,6 +45,7 @@ create() {
       return 0
     fi
     log "$NODE_NAME runs $kubelet_now; no upgrade needed"
+    note_sandbox_pin
     return 0
   fi
   check_upgrade_step "$kubelet_now" "$K8S_VERSION"

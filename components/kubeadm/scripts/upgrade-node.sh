@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# upgrade-node.sh: on a worker, after its drain step: new kubeadm, `kubeadm upgrade node`, new
-# kubelet and kubectl, kubelet restart. A no-op when the worker already runs K8S_VERSION.
+# upgrade-node.sh: on a worker, after its drain step: new kubeadm, `kubeadm upgrade node`, the new
+# minor's pause image pinned in containerd (restarted only if the pin changed), new kubelet and
+# kubectl, kubelet restart. A no-op when the worker already runs K8S_VERSION.
 #
-# Preamble variables: NODE_NAME, K8S_VERSION.
+# Preamble variables: NODE_NAME, K8S_VERSION, SANDBOX_IMAGE (the pause image of K8S_VERSION's
+# kubeadm).
 
 create() {
   command -v kubeadm >/dev/null 2>&1 || die "kubeadm is not installed on $NODE_NAME"
@@ -11,6 +13,7 @@ create() {
   kubelet_now=$(kubelet_version)
   if version_satisfies "$kubeadm_now" "$K8S_VERSION" && version_satisfies "$kubelet_now" "$K8S_VERSION"; then
     log "$NODE_NAME runs $kubelet_now; no upgrade needed"
+    note_sandbox_pin
     return 0
   fi
   check_upgrade_step "$kubelet_now" "$K8S_VERSION"
