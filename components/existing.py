@@ -25,12 +25,6 @@ def existing_capabilities(declared: ExistingCapabilities) -> Capabilities:
     )
 
 
-# Undeclared: kind, minikube and Docker Desktop all ship a default StorageClass; none serves
-# metrics, only Docker Desktop answers LoadBalancer Services, and whether the pod network
-# enforces NetworkPolicy depends on the tool and its version: unknown.
-EXISTING_CAPABILITIES = existing_capabilities(ExistingCapabilities())
-
-
 class ExistingCluster(pulumi.ComponentResource):
     """Reach a running cluster through a kubeconfig file and one of its contexts."""
 

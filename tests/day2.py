@@ -9,6 +9,7 @@ of docs/day2.md between the markers).
 from __future__ import annotations
 
 import copy
+import itertools
 import sys
 import tempfile
 from collections.abc import Callable
@@ -244,6 +245,18 @@ def creates_then_deletes(created: str, deleted: str) -> Callable[[Plan], bool]:
     return check
 
 
+def updated_in_order(*names: str) -> Callable[[Plan], bool]:
+    """Each step re-runs, and each waits for the one before it."""
+
+    def check(p: Plan) -> bool:
+        steps = list(names)
+        return set(steps) <= set(p.updated) and all(
+            p.created_before(first, then) for first, then in itertools.pairwise(steps)
+        )
+
+    return check
+
+
 def both(*checks: Callable[[Plan], bool]) -> Callable[[Plan], bool]:
     return lambda p: all(check(p) for check in checks)
 
@@ -392,7 +405,16 @@ CASES: list[Case] = [
         set_key("kubernetesVersion", "1.36"),
         "Upgrade in place: control planes first, then one worker at a time (drain, upgrade, "
         "uncordon); nothing is deleted.",
-        lambda p: not p.deleted and not p.replaced and not p.actions("delete"),
+        both(
+            lambda p: not p.deleted and not p.replaced and not p.actions("delete"),
+            updated_in_order(
+                "onprem-cp1-upgrade",
+                "onprem-w1-upgrade-drain",
+                "onprem-w1-upgrade",
+                "onprem-w1-upgrade-uncordon",
+            ),
+            updated_in_order("onprem-cp1-upgrade", "onprem-w2-upgrade-drain"),
+        ),
     ),
     Case(
         "Change `kubeadm.cni`",
@@ -543,7 +565,7 @@ CASES: list[Case] = [
         set_key("kubernetesVersion", "1.36"),
         "No Azure change: ARM refuses the version changes `pulumi up` could send; the program "
         "prints the `az aks upgrade` command (control plane, then each pool).",
-        lambda p: not p.replaced and not p.deleted and not p.refused_in_place,
+        lambda p: not p.changed and not p.refused_in_place,
     ),
 ]
 

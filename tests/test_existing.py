@@ -9,7 +9,7 @@ from support import run_main
 from transitions import plan, record
 
 from apps import secret_catalog
-from components.existing import EXISTING_CAPABILITIES, ExistingCluster
+from components.existing import ExistingCluster, existing_capabilities
 from components.recording import run_program
 from components.settings import ExistingSettings, SettingsError, load_settings
 from components.settings.existing import ExistingCapabilities
@@ -42,18 +42,21 @@ def test_default_is_what_kubectl_would_read(kubeconfig):
     assert "context" not in provider.inputs  # the kubeconfig's current context
 
 
-def test_capabilities_are_those_of_a_laptop_cluster():
-    assert EXISTING_CAPABILITIES.default_storage_class
-    assert not EXISTING_CAPABILITIES.load_balancer
-    assert not EXISTING_CAPABILITIES.metrics_server
-    assert EXISTING_CAPABILITIES.kubelet_serving_certificates == "self-signed"
+UNDECLARED = existing_capabilities(ExistingCapabilities())
+
+
+def test_undeclared_capabilities_are_those_of_a_laptop_cluster():
+    assert UNDECLARED.default_storage_class
+    assert not UNDECLARED.load_balancer
+    assert not UNDECLARED.metrics_server
+    assert UNDECLARED.kubelet_serving_certificates == "self-signed"
 
 
 # -- declared capabilities (hybrid-kube:existing.capabilities) ----------------------------------
 
 
 def test_undeclared_network_policy_is_unknown():
-    assert EXISTING_CAPABILITIES.network_policy == "unknown"
+    assert UNDECLARED.network_policy == "unknown"
 
 
 def test_declared_capabilities_reach_the_cluster_contract(kubeconfig):
@@ -141,3 +144,13 @@ def test_bad_capabilities_name_the_key_and_what_is_allowed(capabilities, path, e
     [(where, message)] = error.value.problems
     assert where == path
     assert expected in message
+
+
+def test_a_stack_without_a_named_context_is_warned_that_use_context_would_move_it():
+    from components.settings import load_settings
+
+    unpinned = load_settings({"target": "existing"}, {})
+    assert any("existing.context: not set" in w for w in unpinned.warnings)
+    for pinned in ({"context": "kind-kind"}, {"clusterIdentifier": "lab"}):
+        settings = load_settings({"target": "existing", "existing": pinned}, {})
+        assert not any("existing.context" in w for w in settings.warnings)

@@ -32,3 +32,12 @@ def test_yaml_file_is_clean(path):
 def test_a_duplicate_key_is_caught():
     problems = list(linter.run("a: 1\na: 2\n", CONFIG))
     assert any("duplication of key" in p.message for p in problems)
+
+
+def test_every_operation_refreshes_first():
+    # The plan must be made against the live state (docs/day2.md): with `ignoreChanges` on the AKS
+    # version, a stale stored version would otherwise be sent back to a cluster already upgraded.
+    import yaml
+
+    project = yaml.safe_load((PROJECT_ROOT / "Pulumi.yaml").read_text(encoding="utf-8"))
+    assert project["options"]["refresh"] == "always"

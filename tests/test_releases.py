@@ -41,9 +41,11 @@ def test_every_supported_minor_has_bundled_strict_schemas(minor):
 
 
 def test_an_end_of_life_version_is_accepted_with_a_warning_and_a_current_one_without():
-    old = load_settings({"target": "existing", "kubernetesVersion": "1.31"}, {})
+    old = load_settings(
+        {"target": "existing", "kubernetesVersion": "1.31", "existing": {"context": "k"}}, {}
+    )
     assert old.kubernetes_version == "1.31"
     assert any("kubernetesVersion" in w and "2025-10-28" in w for w in old.warnings)
-    current = load_settings({"target": "existing"}, {})
+    current = load_settings({"target": "existing", "existing": {"context": "kind-kind"}}, {})
     assert current.kubernetes_version == DEFAULT_VERSION
     assert current.warnings == [] or END_OF_LIFE[DEFAULT_VERSION] < datetime.date.today()

@@ -125,6 +125,11 @@ def test_deleting_or_replacing_a_protected_resource_refuses_the_update():
     assert plan(program("a"), program("b")).protected == ["kept"]
     assert plan(program("a"), run_program(lambda: None)).refused
     assert not plan(program("a", protect=False), program("b", protect=False)).refused
+    # The engine refuses a replacement only when old and new are both protected: protection
+    # that arrives in the same update as the replacing edit does not stop it ...
+    assert not plan(program("a", protect=False), program("b")).refused
+    # ... and dropping protection in the same update as the replacing edit lets it through.
+    assert not plan(program("a"), program("b", protect=False)).refused
 
 
 def _stateful(size: str, *, alias: bool = False, namespace_type=k8s.core.v1.Namespace):

@@ -30,8 +30,11 @@ pyproject.toml):
 - a Command whose inputs changed (not its triggers) runs its `create` again on its host (no
   `update` command is set anywhere in this project); a deleted one runs its `delete`, with the
   script and connection stored in the state, i.e. those of `before`;
-- a protected resource (`protect=True` in the state) that would be deleted or replaced makes the
-  preview fail: nothing changes (`protected`, `refused`);
+- a resource protected in the state that would be deleted, or protected in the state *and* in
+  the program that would be replaced, makes the preview fail: nothing changes (`protected`,
+  `refused`). A replacement of a resource not yet protected in the state goes ahead, even when
+  the program now protects it (pulumi/pulumi pkg/resource/deploy/step_generator.go: a replace is
+  refused only when old and new are both protected);
 - deletes of resources that left the program run after every create and update, in reverse
   dependency order (a resource before whatever it depends on, children before parents), and
   independent deletes may run at the same time.
@@ -264,10 +267,13 @@ def plan(before: Recording, after: Recording) -> Plan:
     _dependent_replacements(result, matched)
     kept = {r.urn for r in matched.values()}
     result.deleted = [r.name for r in before.resources if r.urn not in kept]
+    replaced_protected = {
+        r.name for r in after.resources if r.protect and r.name in result.replaced
+    }
     result.protected = [
         r.name
         for r in before.resources
-        if r.protect and (r.urn not in kept or r.name in result.replaced)
+        if r.protect and (r.urn not in kept or r.name in replaced_protected)
     ]
     result.host_actions = _host_actions(result, old, matched)
     return result

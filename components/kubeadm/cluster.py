@@ -30,6 +30,7 @@ from pydantic import SecretStr
 
 from ..cluster import Capabilities, kubernetes_provider, secret_kubeconfig
 from ..settings import KubeadmSettings
+from ..settings.releases import DEFAULT_VERSION
 from . import documents
 from .bootstrap import bootstrap_identity, init_bootstrap_control_plane
 from .cni import install_cni
@@ -61,16 +62,16 @@ NETWORK_POLICY: dict[str, Literal["enforced", "not-enforced"]] = {
 
 
 def kubeadm_capabilities(cni: str) -> Capabilities:
-    """What a kubeadm cluster with this pod network guarantees (a pure function of settings, so
-    `check` and `render` can say it without running the program)."""
+    """What a kubeadm cluster with this pod network guarantees (a pure function of the
+    settings: the component, and through it `check` and `render`, report the same)."""
     return replace(KUBEADM_CAPABILITIES, network_policy=NETWORK_POLICY[cni])
 
 
 @dataclass(frozen=True)
 class KubeadmClusterArgs:
     kubeadm: KubeadmSettings
-    kubernetes_version: str = "1.34"
-    """"1.34" (newest patch of that minor at install time) or "1.34.2" (exact)."""
+    kubernetes_version: str = DEFAULT_VERSION
+    """"1.35" (newest patch of that minor at install time) or "1.35.2" (exact)."""
     ssh_private_key: SecretStr | None = None
     """`hybrid-kube:sshPrivateKey`; else `kubeadm.ssh.privateKeyPath`; else the SSH agent."""
 

@@ -164,6 +164,15 @@ class Settings(StrictModel):
         eol = end_of_life_warning(self.kubernetes_minor)
         if eol:
             found.append(f"{NAMESPACE}:kubernetesVersion: {eol}")
+        existing = self.existing or ExistingSettings()
+        if self.target == "existing" and not (existing.context or existing.cluster_identifier):
+            found.append(
+                f"{NAMESPACE}:existing.context: not set, so the kubeconfig's current context "
+                "is used and its name is this stack's cluster identity: after `kubectl config "
+                "use-context`, the next `pulumi up` would move every object to that cluster. "
+                "Name the context (or set existing.clusterIdentifier) to pin the stack to one "
+                "cluster"
+            )
         return found
 
     @property
