@@ -101,7 +101,7 @@ def _check(stack: StackConfig) -> int:
 def summary_lines(stack: StackConfig, settings: Settings) -> list[str]:
     from apps import CATALOG
 
-    from .platform import describe_target, network_policy_notice
+    from .network_policy import describe_target, network_policy_notice
 
     capabilities, program_warnings = cluster_capabilities(stack, settings)
     apps = settings.selected_apps(CATALOG)

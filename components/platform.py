@@ -25,7 +25,8 @@ import pulumi_kubernetes as k8s
 
 from . import helm, versions
 from .cluster import Capabilities, Cluster
-from .settings import ExistingSettings, PlatformSettings, Settings
+from .network_policy import describe_target, network_policy_notice
+from .settings import PlatformSettings, Settings
 from .versions import Chart
 from .workload import IngressInfo
 
@@ -276,43 +277,6 @@ def traefik_values(service_type: str) -> dict:
 def pod_security_labels(level: str) -> dict[str, str]:
     """The Pod Security Admission labels of a namespace: one level for every mode."""
     return {f"pod-security.kubernetes.io/{mode}": level for mode in ("enforce", "audit", "warn")}
-
-
-def describe_target(settings: Settings) -> str:
-    """The target and what decides its pod network, as notices name it."""
-    if settings.target == "kubeadm" and settings.kubeadm is not None:
-        return f"kubeadm cluster with kubeadm.cni: {settings.kubeadm.cni}"
-    if settings.target == "aks":
-        return "AKS cluster"
-    existing = settings.existing or ExistingSettings()
-    context = existing.context or "the kubeconfig's current context"
-    return (
-        f"existing cluster ({context}) with existing.capabilities.networkPolicy: "
-        f"{existing.capabilities.network_policy}"
-    )
-
-
-def network_policy_notice(network_policy: str, target: str) -> str | None:
-    """What to tell the user when the apps' NetworkPolicies may not hold; None when enforced.
-
-    The apps declare the same policies on every target (default deny, then only their declared
-    peers); a pod network that ignores them stores them and lets all traffic through.
-    """
-    if network_policy == "enforced":
-        return None
-    if network_policy == "not-enforced":
-        return (
-            f"NetworkPolicies are declared but not enforced on this target: {target}. Traffic "
-            "they deny still flows (any pod can reach every app's Services, data stores "
-            "included); use a pod network that enforces them (Calico, Cilium, kind >= v0.24) "
-            "before relying on them."
-        )
-    return (
-        f"NetworkPolicies are declared but enforcement is unknown on this target: {target}. "
-        "Treat them as not enforced until it is known; for an existing cluster, declare it in "
-        "hybrid-kube:existing.capabilities.networkPolicy (stacks/Pulumi.local.yaml lists "
-        "common clusters)."
-    )
 
 
 def csr_approver_values(nodes: Sequence[Node]) -> dict:

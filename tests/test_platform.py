@@ -14,12 +14,12 @@ from support import manifest, restricted_violations, schema_errors
 
 from components import versions
 from components.cluster import Capabilities
+from components.network_policy import network_policy_notice
 from components.platform import (
     Node,
     Platform,
     PlatformArgs,
     csr_approver_values,
-    network_policy_notice,
 )
 from components.recording import Recording, run_program
 from components.settings import PlatformSettings
