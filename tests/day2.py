@@ -496,6 +496,28 @@ CASES: list[Case] = [
         before=HA,
     ),
     Case(
+        "Trade roles: cp3 becomes a worker, w1 a control plane",
+        "onprem-lab",
+        chain(change_host("cp3", role="worker"), change_host("w1", role="control-plane")),
+        "Each host is drained, deleted from the cluster (cp3 leaving etcd first) and reset, "
+        "then joins in its new role; three control planes remain.",
+        both(
+            waits(("onprem-cp3-node", "onprem-cp3-join"), ("onprem-w1-node", "onprem-w1-join")),
+            lambda p: {"onprem-cp3-join", "onprem-w1-join"} <= set(p.replaced),
+        ),
+        before=HA,
+    ),
+    Case(
+        "Reorder the apps (`apps: [podinfo, web]`)",
+        "local",
+        set_key("apps", ["podinfo", "web"]),
+        "Nothing changes: apps are named after themselves.",
+        nothing,
+        before=chain(
+            local_kubeconfig("original", token="old-token"), set_key("apps", ["web", "podinfo"])
+        ),
+    ),
+    Case(
         "Remove an app with storage (`apps: [web]`)",
         "local",
         set_key("apps", ["web"]),
@@ -529,6 +551,23 @@ CASES: list[Case] = [
         chain(set_key("aks.systemPool.minCount", 2), set_key("aks.systemPool.maxCount", 3)),
         "Updated in place (the autoscaler keeps owning the current count).",
         updated_only("aks-cluster"),
+    ),
+    Case(
+        "Reorder the user pools",
+        "azure-dev",
+        lambda config: {
+            **config,
+            "aks": {**config["aks"], "pools": list(reversed(config["aks"]["pools"]))},
+        },
+        "Nothing changes: pools are named after themselves.",
+        nothing,
+        before=lambda config: {
+            **config,
+            "aks": {
+                **config["aks"],
+                "pools": [*config["aks"]["pools"], {"name": "batch", "vmSize": "Standard_D2as_v5"}],
+            },
+        },
     ),
     Case(
         "Change a user pool's `vmSize`",
