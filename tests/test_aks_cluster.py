@@ -290,6 +290,25 @@ def test_a_kubernetes_version_change_keeps_the_cluster_identifier():
     assert identifier(run(settings(), version="1.35")[0]) == identifier(default())
 
 
+# Edits of the stack's own VNet that Azure makes in place, on the VNet: the pools' subnet id
+# (`<clusterName>-vnet/subnets/nodes`) stays, so the cluster and every object stay.
+VNET = {"addressSpace": "10.224.0.0/12", "nodeSubnet": "10.224.0.0/16"}
+VNET_IN_PLACE = [
+    {"addressSpace": "10.224.0.0/13"},
+    {"nodeSubnet": "10.224.0.0/17"},
+    {"addressSpace": "10.232.0.0/13", "nodeSubnet": "10.232.0.0/16"},
+]
+
+
+@pytest.mark.parametrize("change", VNET_IN_PLACE, ids=[str(c) for c in VNET_IN_PLACE])
+def test_a_vnet_range_edit_keeps_the_cluster_identifier(change):
+    base, _ = run(settings(network={"vnet": VNET}))
+    rec, _ = run(settings(network={"vnet": {**VNET, **change}}))
+    assert rec.named("aks-vnet").inputs != base.named("aks-vnet").inputs  # the VNet changes
+    assert cluster_inputs(rec) == cluster_inputs(base)  # the cluster does not
+    assert identifier(rec) == identifier(base)
+
+
 @pytest.mark.parametrize("change", REPLACING, ids=[str(c) for c in REPLACING])
 def test_an_edit_that_replaces_the_cluster_changes_the_identifier(change):
     assert identifier(run(settings(**change))[0]) != identifier(default())
@@ -362,9 +381,19 @@ def test_authorized_ip_ranges_only_restrict_the_api_server():
     inputs = cluster_inputs(rec)
     assert changed_keys(cluster_inputs(default()), inputs) == {"apiServerAccessProfile"}
     assert inputs["apiServerAccessProfile"] == {
-        "authorizedIPRanges": ["203.0.113.7/32", "198.51.100.0/24"]
+        "authorizedIPRanges": ["198.51.100.0/24", "203.0.113.7/32"]  # in address order
     }
     assert added(rec) == []
+
+
+def test_authorized_ip_ranges_are_sent_as_a_set_in_address_order():
+    """Like the zones: the order (or a repeat) in the stack file is not a change of the cluster."""
+    written = ["203.0.113.7", "10.1.0.0/16", "198.51.100.0/24", "203.0.113.7/32", "10.1.0.0/24"]
+    rec, _ = run(settings(authorizedIpRanges=written))
+    sent = cluster_inputs(rec)["apiServerAccessProfile"]["authorizedIPRanges"]
+    assert sent == ["10.1.0.0/16", "10.1.0.0/24", "198.51.100.0/24", "203.0.113.7/32"]
+    rec, _ = run(settings(authorizedIpRanges=list(reversed(written))))
+    assert cluster_inputs(rec)["apiServerAccessProfile"]["authorizedIPRanges"] == sent
 
 
 def test_entra_disables_local_accounts_and_uses_kubelogin_with_the_azure_cli():

@@ -227,6 +227,70 @@ def test_switching_protection_off_changes_no_resource_input():
     assert not p.changed  # only the `protect` flag in the state changes
 
 
+def test_a_system_pool_built_as_b_series_keeps_taking_in_place_edits():
+    """Standard_B2s, the previous default, is advised against by the AKS docs, not refused by
+    AKS: a deployed stack keeps its size (changing it would take a new cluster) and its edits."""
+    b2s = edited(lambda aks: aks["systemPool"].update(vmSize="Standard_B2s"))
+    p = transition(lambda aks: aks["systemPool"].update(maxCount=3), b2s)
+    assert p.updated == [CLUSTER]
+    assert not (p.created or p.deleted or p.replaced or p.refused_in_place or p.refused)
+
+
+def test_a_replacement_is_refused_only_once_the_state_is_protected():
+    """Why docs/aks.md has an upgraded stack run `pulumi state protect` before its first `up`:
+    the engine refuses a replacement only when the state holds `protect` too."""
+
+    def resize(aks: Aks) -> None:
+        aks["systemPool"]["vmSize"] = "Standard_D4as_v5"
+
+    first_up = plan(recorded(unprotected()), recorded(edited(resize)))
+    assert CLUSTER in first_up.replaced and not first_up.refused
+    protected_first = plan(recorded(stack_aks()), recorded(edited(resize)))
+    assert protected_first.protected == [CLUSTER] and protected_first.refused
+
+
+# -- the API server's authorized ranges -------------------------------------------------------
+
+
+def test_reordering_authorized_ip_ranges_changes_nothing():
+    def ranges(order: list[str]) -> Callable[[Aks], None]:
+        def edit(aks: Aks) -> None:
+            aks["authorizedIpRanges"] = order
+
+        return edit
+
+    base = edited(ranges(["203.0.113.7/32", "198.51.100.0/24", "192.0.2.0/28"]))
+    assert not transition(ranges(["192.0.2.0/28", "203.0.113.7", "198.51.100.0/24"]), base).changed
+    p = transition(ranges(["192.0.2.0/28", "203.0.113.7"]), base)  # one range removed
+    assert p.updated == [CLUSTER] and not (p.replaced or p.refused)
+
+
+# -- the stack's own VNet ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "vnet",
+    [
+        {"addressSpace": "10.224.0.0/13", "nodeSubnet": "10.224.0.0/16"},
+        {"addressSpace": "10.224.0.0/12", "nodeSubnet": "10.224.0.0/17"},
+    ],
+    ids=["addressSpace", "nodeSubnet"],
+)
+def test_a_vnet_range_edit_updates_the_vnet_and_touches_no_object(vnet):
+    """The ranges are the VNet's properties; the pools' subnet id is fixed by its name. Azure
+    changes a subnet's range only while nothing is deployed in it, so the nodeSubnet edit fails
+    at deploy time on a running cluster, but it never plans a new cluster or new objects."""
+    base = edited(
+        lambda aks: aks["network"].update(
+            vnet={"addressSpace": "10.224.0.0/12", "nodeSubnet": "10.224.0.0/16"}
+        )
+    )
+    p = transition(lambda aks: aks["network"].update(vnet=vnet), base)
+    assert p.updated == ["aks-vnet"]
+    assert not (p.created or p.deleted or p.replaced or p.refused)
+    assert_no_object_touched(p)
+
+
 # -- Kubernetes version -------------------------------------------------------------------------
 
 
@@ -286,6 +350,11 @@ def test_the_identity_changes_exactly_when_the_cluster_is_replaced():
     edits: list[Callable[[Aks], None]] = [
         lambda aks: aks["network"].update(serviceCidr="10.96.0.0/16", dnsServiceIp="10.96.0.10"),
         lambda aks: aks["network"].update(vnet={}),
+        lambda aks: aks["systemPool"].update(vmSize="Standard_D4as_v5"),
+        lambda aks: aks["systemPool"].update(name="sys"),
+        lambda aks: aks.update(location="westeurope"),
+        lambda aks: aks.update(clusterName="mylab"),
+        lambda aks: aks.update(dnsPrefix="mylab"),
         lambda aks: aks["systemPool"].update(maxPods=60),
         lambda aks: aks.update(resourceGroupName="rg-lab"),
     ]
@@ -310,6 +379,14 @@ def test_the_docs_unprotect_command_names_the_cluster_urn():
     text = (PROJECT_ROOT / "docs" / "aks.md").read_text(encoding="utf-8")
     urn = recorded(stack_aks()).named(CLUSTER).urn
     assert f"pulumi state unprotect -s {STACK} \\\n  '{urn}'" in text
+
+
+def test_the_docs_protect_command_for_an_upgraded_stack_names_the_cluster_urn():
+    from components.stackfile import PROJECT_ROOT
+
+    text = (PROJECT_ROOT / "docs" / "aks.md").read_text(encoding="utf-8")
+    urn = recorded(stack_aks()).named(CLUSTER).urn
+    assert f"pulumi state protect -s {STACK} \\\n     '{urn}'" in text
 
 
 def test_the_docs_day2_table_lists_every_field_a_pool_roll_covers():

@@ -117,14 +117,14 @@ CASES = [
     (with_(systemPool={"vmSize": "B2s"}), "aks.systemPool.vmSize", "is not an Azure VM size"),
     (with_(systemPool={"vmSize": "standard_d2as_v5"}), "aks.systemPool.vmSize", "Standard_D2as_v5"),
     (
-        with_(systemPool={"vmSize": "Standard_B2s"}),
-        "aks.systemPool.vmSize",
-        "burstable B-series size, which AKS does not support for a system pool",
-    ),
-    (
         with_(systemPool={"vmSize": "Standard_A1_v2"}),
         "aks.systemPool.vmSize",
-        "Standard_A1_v2 has 1 vCPU; a system pool needs at least 2 vCPUs",
+        "Standard_A1_v2 has 1 vCPU; AKS refuses a system pool under 2 vCPUs and 4 GB",
+    ),
+    (
+        with_(systemPool={"vmSize": "Standard_B1ms"}),  # burstable and under 2 vCPUs: refused
+        "aks.systemPool.vmSize",
+        "(SystemPoolSkuTooLow)",
     ),
     (
         with_(systemPool={"vmSize": "Standard_E4-1ds_v4"}),
@@ -338,7 +338,9 @@ def test_replacement_fields_say_so_in_their_descriptions():
     for field in ("pod_cidr", "service_cidr", "dns_service_ip", "vnet"):
         assert "Forces replacement" in description(NetworkSettings, field)
     for field in ("address_space", "node_subnet"):
-        assert "Forces replacement" in description(VnetSettings, field)
+        # The VNet's ranges are updated in place; only adding or removing `vnet` replaces.
+        assert "Forces replacement" not in description(VnetSettings, field)
+        assert "in place (no new cluster)" in description(VnetSettings, field)
     for field in ("dns_prefix", "location", "cluster_name", "resource_group_name"):
         assert "Forces replacement" in description(AksSettings, field)
     from components.settings.aks import IMMUTABLE_POOL_FIELDS, SystemPoolSettings
@@ -347,6 +349,33 @@ def test_replacement_fields_say_so_in_their_descriptions():
         assert "Immutable" in description(PoolSettings, field), field
     assert "Immutable" in description(SystemPoolSettings, "name")
     assert "suffix" in description(PoolSettings, "name")
+
+
+# -- what AKS only advises against: warnings, never refusals ------------------------------------
+
+
+def test_a_b_series_system_pool_is_accepted_with_a_warning():
+    """AKS creates a B-series system pool; its docs say B-series "aren't supported" there. A
+    cluster deployed with the previous default (Standard_B2s) must keep loading: refusing it
+    would force a size change, i.e. a new cluster."""
+    aks = load(with_(systemPool={"vmSize": "Standard_B2s"})).aks
+    [(path, message)] = aks.warnings
+    assert path == ("systemPool", "vmSize")
+    assert message.startswith("Standard_B2s is a burstable B-series size")
+    assert "aren't supported for system node pools" in message
+
+
+@pytest.mark.parametrize(
+    "aks",
+    [
+        BASE,  # the default, Standard_D2as_v5
+        with_(systemPool={"vmSize": "Standard_D4as_v5"}),
+        with_(pools=[{"name": "small", "vmSize": "Standard_B2s"}]),  # B-series outside system
+    ],
+    ids=["default", "4 vCPUs", "B-series user pool"],
+)
+def test_sizes_the_docs_do_not_advise_against_draw_no_warning(aks):
+    assert load(aks).aks.warnings == []
 
 
 # -- the AKS name of a pool ----------------------------------------------------------------------

@@ -379,3 +379,18 @@ def problems_with_secret_keys(raw: dict, secret_keys: set[str]) -> list[tuple[st
     with pytest.raises(SettingsError) as caught:
         load_settings(raw, CATALOG, secret_keys=secret_keys)
     return caught.value.problems
+
+
+def test_aks_advice_reaches_the_stack_warnings_with_its_key_path():
+    from components.settings import load_settings
+
+    burstable = load_settings(
+        {
+            "target": "aks",
+            "aks": {"location": "eastus", "systemPool": {"vmSize": "Standard_B2s"}},
+        },
+        {},
+    )
+    assert any(w.startswith("hybrid-kube:aks.systemPool.vmSize: ") for w in burstable.warnings)
+    default = load_settings({"target": "aks", "aks": {"location": "eastus"}}, {})
+    assert not any(w.startswith("hybrid-kube:aks.") for w in default.warnings)

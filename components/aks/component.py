@@ -256,14 +256,16 @@ class AksCluster(pulumi.ComponentResource):
                     address_prefixes=[vnet_settings.address_space]
                 ),
                 subnets=[
-                    network.SubnetArgs(name="nodes", address_prefix=vnet_settings.node_subnet)
+                    network.SubnetArgs(
+                        name=profiles.NODE_SUBNET, address_prefix=vnet_settings.node_subnet
+                    )
                 ],
                 tags=tags,
             ),
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
         # An Azure subnet id is always its VNet's id plus /subnets/<name>.
-        return self.vnet.id.apply(lambda vnet_id: f"{vnet_id}/subnets/nodes")
+        return self.vnet.id.apply(lambda vnet_id: f"{vnet_id}/subnets/{profiles.NODE_SUBNET}")
 
     def _registry(
         self, name: str, settings: AksSettings, rg_name: pulumi.Output[str], tags: dict[str, str]

@@ -7,6 +7,7 @@ settings do not expose is a fixed, secure default explained where it is made.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 import re
 
@@ -20,6 +21,10 @@ ACR_PULL_ROLE = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
 NETWORK_CONTRIBUTOR_ROLE = "4d97b98b-1d4f-4787-a291-c67834d212e7"
 
 KEYVAULT_ADDON = "azureKeyvaultSecretsProvider"
+
+NODE_SUBNET = "nodes"
+"""The name of the nodes' subnet in a stack's own VNet (`<clusterName>-vnet`): its id, which the
+pools carry as `vnetSubnetID`, depends only on the group, the cluster name and this name."""
 
 _IMMUTABLE_PROPERTIES = tuple(prop for _, prop in IMMUTABLE_POOL_FIELDS)
 
@@ -139,25 +144,35 @@ def network_profile(settings: AksSettings) -> cs.ContainerServiceNetworkProfileA
     return cs.ContainerServiceNetworkProfileArgs(**_network_values(settings))
 
 
+def replace_forcing_inputs(settings: AksSettings) -> dict:
+    """The cluster's inputs, besides its names and location, whose change builds a new cluster.
+
+    - the network profile (pulumi-azure-native marks its CIDRs, plugin, mode, dataplane, policy
+      and outbound type force-new; the load balancer SKU, also sent, is a constant);
+    - the inline system pool's `SYSTEM_POOL_REPLACE_ON`: its name and immutable fields (zones
+      sorted, as sent) and `vnetSubnetID`. The subnet id is fixed by the group, the cluster name
+      and `NODE_SUBNET`, so of the VNet only its presence counts: its ranges are properties of
+      the VNet, updated in place.
+    """
+    pool = settings.system_pool
+    return {
+        "network": _network_values(settings),
+        "vnet": {"subnet": NODE_SUBNET} if settings.network.vnet is not None else None,
+        "systemPool": {"name": pool.arm_name} | pool.immutable_values(),
+    }
+
+
 def cluster_identity(
     settings: AksSettings, *, resource_group_name: str, cluster_name: str, dns_prefix: str
 ) -> str:
     """The Kubernetes provider's `clusterIdentifier`: it changes exactly when the cluster would.
 
-    The cluster is replaced (a new API server, empty) only when one of its replace-forcing
-    inputs changes: location, group, name, DNS prefix, network profile, own VNet, or the inline
-    system pool's name or immutable fields (`SYSTEM_POOL_REPLACE_ON`). The identity is those
-    values, read from the settings so it is known at preview. Certificates (`az aks
-    rotate-certs`), tokens and every in-place edit leave it, and so every object, untouched.
+    The cluster is replaced (a new API server, empty) only when its location, group, name, DNS
+    prefix or one of `replace_forcing_inputs` changes. The identity is those values, read from
+    the settings so it is known at preview. Certificates (`az aks rotate-certs`), tokens and
+    every in-place edit (the VNet's ranges included) leave it, and so every object, untouched.
     """
-    vnet = settings.network.vnet
-    replace_forcing = {
-        "network": _network_values(settings),
-        "vnet": vnet.model_dump() if vnet is not None else None,
-        "systemPool": {"name": settings.system_pool.arm_name}
-        | settings.system_pool.immutable_values(),
-    }
-    canonical = json.dumps(replace_forcing, sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(replace_forcing_inputs(settings), sort_keys=True, separators=(",", ":"))
     digest = hashlib.sha256(canonical.encode()).hexdigest()[:12]
     return f"aks:{settings.location}/{resource_group_name}/{cluster_name}/{dns_prefix}#{digest}"
 
@@ -178,8 +193,14 @@ def api_server_access_profile(
     if not settings.authorized_ip_ranges:
         return None
     return cs.ManagedClusterAPIServerAccessProfileArgs(
-        authorized_ip_ranges=list(settings.authorized_ip_ranges)
+        authorized_ip_ranges=sorted_ranges(settings.authorized_ip_ranges)
     )
+
+
+def sorted_ranges(ranges: list[str]) -> list[str]:
+    """The ranges as a set, in address order: reordering (or repeating) one changes nothing."""
+    networks = {ipaddress.ip_network(r) for r in ranges}
+    return [str(n) for n in sorted(networks, key=lambda n: (n.network_address, n.prefixlen))]
 
 
 def addon_profiles(settings: AksSettings) -> dict[str, cs.ManagedClusterAddonProfileArgs] | None:

@@ -164,6 +164,8 @@ class Settings(StrictModel):
         eol = end_of_life_warning(self.kubernetes_minor)
         if eol:
             found.append(f"{NAMESPACE}:kubernetesVersion: {eol}")
+        if self.target == "aks" and self.aks is not None:
+            found += [f"{format_path(('aks', *path))}: {text}" for path, text in self.aks.warnings]
         existing = self.existing or ExistingSettings()
         if self.target == "existing" and not (existing.context or existing.cluster_identifier):
             found.append(

@@ -3,7 +3,8 @@
 Every key is camelCase in the stack file. Defaults are the cheap, still secure student setup of
 `stacks/Pulumi.azure-dev.yaml`. Fields whose change needs a new cluster say "Forces replacement"
 in their description, pool fields AKS cannot change say "Immutable"; docs/aks.md (Day 2) says
-what `pulumi up` does with each.
+what `pulumi up` does with each. What AKS refuses is an error here; what its docs only advise
+against is a warning (`AksSettings.warnings`), so a cluster built with it keeps working.
 """
 
 from __future__ import annotations
@@ -166,6 +167,7 @@ IMMUTABLE_POOL_FIELDS: tuple[tuple[str, str], ...] = (
     ("encryption_at_host", "enableEncryptionAtHost"),
 )
 POOL_SUFFIX_LENGTH = 4
+DEFAULT_VM_SIZE = "Standard_D2as_v5"
 USER_POOL_NAME_MAX = 12 - POOL_SUFFIX_LENGTH
 _SUFFIX_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyz"
 
@@ -185,10 +187,9 @@ class PoolSettings(StrictModel):
         "deletes the old one."
     )
     vm_size: VmSize = Field(
-        default="Standard_D2as_v5",
-        description="Azure VM size. The default (2 vCPUs, 8 GiB, not burstable) is the smallest "
-        "size AKS accepts for a system pool that its docs do not advise against: AKS refuses "
-        "B-series and sizes under 2 vCPUs / 4 GiB there, and recommends 4 vCPUs. " + _IMMUTABLE,
+        default=DEFAULT_VM_SIZE,
+        description="Azure VM size; default Standard_D2as_v5 (2 vCPUs, 8 GiB, not burstable). "
+        + _IMMUTABLE,
     )
     count: int | None = Field(
         default=None,
@@ -297,6 +298,15 @@ class SystemPoolSettings(PoolSettings):
     name: PoolName = Field(
         default="system", description="Pool name, 1-12 lowercase letters/digits. " + _IMMUTABLE
     )
+    vm_size: VmSize = Field(
+        default=DEFAULT_VM_SIZE,
+        description="Azure VM size; default Standard_D2as_v5 (2 vCPUs, 8 GiB, not burstable). "
+        "AKS refuses a system pool under 2 vCPUs / 4 GB (SystemPoolSkuTooLow): an error here. "
+        'Its docs also say system pools "require a VM SKU of at least 4 vCPUs" and that B-series '
+        'VMs "aren\'t supported", yet AKS creates both: Standard_D2as_v5 is below that 4-vCPU '
+        "line on purpose (cost), and a B-series size draws a warning (docs/aks.md, System pool "
+        "size). " + _IMMUTABLE,
+    )
 
     @model_validator(mode="after")
     def _counts(self) -> SystemPoolSettings:
@@ -307,46 +317,65 @@ class SystemPoolSettings(PoolSettings):
     def arm_name(self) -> str:
         return self.name
 
+    @property
+    def burstable(self) -> bool:
+        """A B-series size: CPU credits, then only a fraction of each vCPU."""
+        return self.vm_size.startswith("Standard_B")
+
     def _size_problems(self) -> Iterator[Problem]:
-        """AKS: no B-series, at least 2 vCPUs (and 4 GiB) in a system pool
-        (learn.microsoft.com/azure/aks/quotas-skus-regions, "Restricted VM sizes")."""
-        if self.vm_size.startswith("Standard_B"):
-            yield Problem(
-                ("vmSize",),
-                f"{self.vm_size} is a burstable B-series size, which AKS does not support for a "
-                "system pool; use e.g. Standard_D2as_v5 (2 vCPUs, 8 GiB) or, as AKS recommends, "
-                "a 4-vCPU size such as Standard_D4as_v5",
-            )
-            return
+        """What AKS refuses for a system pool: fewer than 2 vCPUs (or 4 GB, which a size name
+        does not tell), error `SystemPoolSkuTooLow` ("System node pool must use VM sku with more
+        than 2 cores and 4GB memory"; Standard_DS1_v2 refused, Standard_DS2_v2 accepted)."""
         cpus = vm_size_cpus(self.vm_size)
         if cpus is not None and cpus < 2:
             yield Problem(
                 ("vmSize",),
-                f"{self.vm_size} has {cpus} vCPU; a system pool needs at least 2 vCPUs and 4 GiB "
-                "(AKS recommends 4 vCPUs)",
+                f"{self.vm_size} has {cpus} vCPU; AKS refuses a system pool under 2 vCPUs and "
+                "4 GB of memory (SystemPoolSkuTooLow); use e.g. Standard_D2as_v5 (2 vCPUs, "
+                "8 GiB) or, as the AKS docs ask, a 4-vCPU size such as Standard_D4as_v5",
+            )
+
+    def advice(self) -> Iterator[Problem]:
+        """What the AKS docs advise against but AKS accepts: said, not refused, so a cluster
+        built with it (a new size would mean a new cluster) keeps deploying."""
+        if self.burstable:
+            yield Problem(
+                ("vmSize",),
+                f"{self.vm_size} is a burstable B-series size; the AKS docs say B-series VMs "
+                '"aren\'t supported for system node pools" (AKS creates it anyway): once its CPU '
+                "credits run out, CoreDNS and the other system pods get only a fraction of each "
+                "vCPU. Changing it takes a new cluster; for one, prefer Standard_D2as_v5 or a "
+                "4-vCPU size (docs/aks.md, System pool size)",
             )
 
 
 class VnetSettings(StrictModel):
     """Your own virtual network for the nodes (otherwise AKS makes one in its node resource group).
 
-    Forces replacement of the cluster when added, removed or changed.
+    Adding or removing it moves every pool to another subnet: a new cluster. Its ranges are
+    properties of the VNet, updated in place; the cluster sees only the subnet's id, which its
+    name fixes (`<clusterName>-vnet/subnets/nodes`).
     """
 
     address_space: Cidr = Field(
-        default="10.224.0.0/12", description="The VNet's range. Forces replacement."
+        default="10.224.0.0/12",
+        description="The VNet's range. A change updates the VNet in place (no new cluster); "
+        "it must keep holding nodeSubnet.",
     )
     node_subnet: Cidr = Field(
         default="10.224.0.0/16",
-        description="The nodes' subnet, inside addressSpace. Forces replacement.",
+        description="The nodes' subnet, inside addressSpace. A change updates the VNet in place "
+        "(no new cluster), but Azure changes a subnet's range only while nothing is deployed in "
+        "it, so with nodes in it the update fails at deploy time: pick it up front.",
     )
 
 
 class NetworkSettings(StrictModel):
     """Azure CNI overlay with the Cilium dataplane and network policy. Forces replacement.
 
-    Every field here is part of the cluster's network profile: changing any of them makes Azure
-    build a new cluster. Pods get addresses from `podCidr` (not from the VNet).
+    The CIDRs are part of the cluster's network profile: changing one makes Azure build a new
+    cluster, as does adding or removing `vnet` (not its ranges). Pods get addresses from
+    `podCidr` (not from the VNet).
     """
 
     pod_cidr: Cidr = Field(default="10.244.0.0/16", description="Pod range. Forces replacement.")
@@ -358,7 +387,9 @@ class NetworkSettings(StrictModel):
         description="CoreDNS ClusterIP, inside serviceCidr. Forces replacement.",
     )
     vnet: VnetSettings | None = Field(
-        default=None, description="Bring the nodes into a VNet of this stack. Forces replacement."
+        default=None,
+        description="Bring the nodes into a VNet of this stack. Forces replacement when added "
+        "or removed; its ranges are updated in place.",
     )
 
     @model_validator(mode="after")
@@ -586,6 +617,15 @@ class AksSettings(StrictModel):
     def _consistent(self) -> AksSettings:
         check(self._problems())
         return self
+
+    @property
+    def warnings(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Valid but advised against by AKS, as (key path below `aks`, message).
+
+        `Settings.warnings` prefixes the paths with `hybrid-kube:aks`; `check` prints them and
+        the program logs them. Nothing here is refused: a deployed cluster may carry it.
+        """
+        return [(("systemPool", *p.path), p.message) for p in self.system_pool.advice()]
 
     def _problems(self) -> Iterator[Problem]:
         counts = Counter([self.system_pool.name, *(p.name for p in self.pools)])
