@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import itertools
+import os
 import sys
 import tempfile
 from collections.abc import Callable
@@ -157,7 +158,11 @@ def kubeconfig_file(name: str, *, contexts: dict[str, str], current: str, token:
     folder = Path(tempfile.gettempdir()) / "hybrid-kube-day2"
     folder.mkdir(exist_ok=True)
     path = folder / f"{name}.yaml"
-    path.write_text(text, encoding="utf-8")
+    # Written aside and renamed: parallel test workers may write the same file at once.
+    fd, temporary = tempfile.mkstemp(dir=folder, suffix=".tmp")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
     return str(path)
 
 
