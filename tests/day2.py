@@ -360,7 +360,8 @@ CASES: list[Case] = [
         "local",
         local_kubeconfig("rotated", token="new-token", server_port=40002),
         "The provider is updated in place (its identity is the context name, "
-        "`existing.clusterIdentifier` to override); no Kubernetes object is touched.",
+        "`existing.clusterIdentifier` to override); no Kubernetes object is touched. Run this "
+        "one `up` as `pulumi up --refresh=false`: a refresh would use the stored kubeconfig.",
         provider_updated_only,
         before=local_kubeconfig("original", token="old-token"),
     ),
@@ -489,7 +490,11 @@ CASES: list[Case] = [
         "onprem-lab",
         chain(remove_hosts("cp3"), add_host("cp4", "192.168.56.14", "control-plane")),
         "cp4 joins first (four etcd members), then cp3 leaves etcd and is reset: three members.",
-        creates_then_deletes("onprem-cp4-join", "onprem-cp3-node"),
+        both(
+            creates_then_deletes("onprem-cp4-join", "onprem-cp3-node"),
+            waits(("onprem-cp3-node", "onprem-cp3-join")),
+            lambda p: "onprem-cp4-join" in p.created and not p.replaced,
+        ),
         before=HA,
     ),
     Case(

@@ -163,7 +163,11 @@ def test_resource_options_protect_names_and_the_autoscaler():
     # Explicit names: a replacement must delete first, Azure will not hold two of a name.
     assert cluster.delete_before_replace and rg.delete_before_replace
     # Fixed count: Pulumi owns it. The version is sent on create only (upgrades.py).
-    assert cluster.ignore_changes == ("kubernetesVersion",)
+    # Versions are never sent after creation; refreshed ones go back unchanged (upgrades.py).
+    assert cluster.ignore_changes == (
+        "kubernetesVersion",
+        "agentPoolProfiles[0].orchestratorVersion",
+    )
     assert cluster.protect and not rg.protect
     assert cluster.replace_on_changes == tuple(
         f"agentPoolProfiles[0].{key}"
@@ -572,7 +576,11 @@ def test_tags_reach_every_taggable_resource():
 def test_system_pool_autoscaler_owns_the_count():
     rec, _ = run(settings(systemPool={"minCount": 1, "maxCount": 3, "vmSize": "Standard_D2as_v5"}))
     cluster = rec.named("aks-cluster")
-    assert cluster.ignore_changes == ("kubernetesVersion", "agentPoolProfiles[0].count")
+    assert cluster.ignore_changes == (
+        "kubernetesVersion",
+        "agentPoolProfiles[0].orchestratorVersion",
+        "agentPoolProfiles[0].count",
+    )
     pool = cluster.inputs["agentPoolProfiles"][0]
     assert (pool["enableAutoScaling"], pool["minCount"], pool["maxCount"], pool["count"]) == (
         True,

@@ -76,7 +76,11 @@ def test_one_managed_cluster_as_the_issue_requires():
         assert pool["enableAutoScaling"] is True
     [agent_pool] = rec.of_type("azure-native:containerservice:AgentPool")
     assert agent_pool.ignore_changes == ("count",)
-    assert cluster.ignore_changes == ("kubernetesVersion", "agentPoolProfiles[0].count")
+    assert cluster.ignore_changes == (
+        "kubernetesVersion",
+        "agentPoolProfiles[0].orchestratorVersion",
+        "agentPoolProfiles[0].count",
+    )
     assert cluster.protect
 
 

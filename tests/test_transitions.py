@@ -226,3 +226,26 @@ def test_delete_before_replace_replaces_dependents_whose_triggers_come_from_it_f
         ("first", "create"),
         ("second", "create"),
     ]
+
+
+def test_a_dependent_replacement_of_a_protected_resource_is_refused_by_its_old_protection():
+    def program(trigger: str):
+        def run() -> None:
+            first = remote.Command(
+                "first",
+                connection=CONNECTION,
+                create="true",
+                triggers=[trigger],
+                opts=pulumi.ResourceOptions(delete_before_replace=True),
+            )
+            remote.Command(
+                "kept",
+                connection=CONNECTION,
+                create="true",
+                triggers=[first.id],
+                opts=pulumi.ResourceOptions(protect=True),
+            )
+
+        return run_program(run)
+
+    assert plan(program("a"), program("b")).protected == ["kept"]

@@ -267,8 +267,13 @@ def plan(before: Recording, after: Recording) -> Plan:
     _dependent_replacements(result, matched)
     kept = {r.urn for r in matched.values()}
     result.deleted = [r.name for r in before.resources if r.urn not in kept]
+    # A direct replacement is refused when protected before and after; a dependent replacement
+    # (below) when protected before (step_generator.go: `dependentResource.Protect`).
     replaced_protected = {
-        r.name for r in after.resources if r.protect and r.name in result.replaced
+        r.name
+        for r in after.resources
+        if r.name in result.replaced
+        and (r.protect or result.replaced[r.name].startswith(_DEPENDENT))
     }
     result.protected = [
         r.name
@@ -314,6 +319,9 @@ def _replace_roots(resource: RecordedResource) -> set[str]:
     return {_PATH_PART.findall(p)[0][0] for p in (*paths, *resource.replace_on_changes)}
 
 
+_DEPENDENT = "its replace-forcing input comes from"
+
+
 def _dependent_replacements(result: Plan, matched: Mapping[str, RecordedResource]) -> None:
     """Delete-before-replace also replaces, and deletes first, every resource whose
     replace-forcing inputs come from the replaced one: the engine re-diffs them with those inputs
@@ -336,8 +344,7 @@ def _dependent_replacements(result: Plan, matched: Mapping[str, RecordedResource
                 for key, deps in resource.property_dependencies.items()
             ):
                 result.replaced[resource.name] = (
-                    f"its replace-forcing input comes from {replaced.name}, which is replaced "
-                    "delete-before-replace"
+                    f"{_DEPENDENT} {replaced.name}, which is replaced delete-before-replace"
                 )
                 if resource.name in result.updated:
                     result.updated.remove(resource.name)

@@ -57,10 +57,13 @@ def _cluster_options(settings: AksSettings) -> pulumi.ResourceOptions:
     - replace-on-change for the inline system pool's immutable fields: without it, such an edit
       plans an update that AKS refuses minutes into `pulumi up`; with it, a replacement that
       `protect` refuses at once.
-    - ignore `kubernetesVersion` (see `upgrades.py`) and, when autoscaled, the system pool's
-      count, which the autoscaler owns.
+    - ignore `kubernetesVersion` and the system pool's `orchestratorVersion` (see `upgrades.py`):
+      the program never sends either after creation, and once a refresh has read the versions an
+      `az aks upgrade` (or an auto-upgrade channel) set, the update sends those back unchanged
+      instead of dropping or lowering them; when autoscaled, the system pool's count, which the
+      autoscaler owns.
     """
-    ignore = ["kubernetesVersion"]
+    ignore = ["kubernetesVersion", "agentPoolProfiles[0].orchestratorVersion"]
     if settings.system_pool.autoscaling:
         ignore.append("agentPoolProfiles[0].count")
     return pulumi.ResourceOptions(
