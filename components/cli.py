@@ -44,6 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     if args.command == "check":
         return _check(stack)
+    if args.command == "preflight":
+        return _preflight(stack, root, as_json=args.json, pin=args.pin_host_keys)
     return _render(stack, root, Path(args.out) if args.out else root / "render" / args.stack)
 
 
@@ -70,6 +72,21 @@ def _parser() -> argparse.ArgumentParser:
     )
     render.add_argument("stack", help=f"stack name ({stacks})")
     render.add_argument("--out", help="output folder (default: render/<stack>)")
+    preflight = commands.add_parser(
+        "preflight",
+        help="check the real environment (hosts, subscription, cluster) before `pulumi up`",
+        description=(
+            "Read-only checks of what the stack deploys to; exit 1 on any failed check. "
+            "Progress goes to stderr, the findings to stdout."
+        ),
+    )
+    preflight.add_argument("stack", help=f"stack name ({stacks})")
+    preflight.add_argument("--json", action="store_true", help="print the findings as JSON")
+    preflight.add_argument(
+        "--pin-host-keys",
+        action="store_true",
+        help="kubeadm: write each host's SSH key as hostKey into the stack file",
+    )
     return parser
 
 
@@ -206,6 +223,72 @@ def _secret_lines(stack: StackConfig, settings: Settings, apps: list[str]) -> li
                 f"{stack.stack} --secret --path 'appSecrets.{app}.{name}' <value>"
             )
     return lines or ["none needed"]
+
+
+# -- preflight ----------------------------------------------------------------------------------
+
+
+def _preflight(stack: StackConfig, root: Path, as_json: bool, pin: bool) -> int:
+    import importlib
+
+    from .preflight import Finding, failed, report
+
+    settings = _validate(stack)
+    if settings is None:
+        return EXIT_INVALID
+    if pin and settings.target != "kubeadm":
+        print("error: --pin-host-keys applies to kubeadm stacks only", file=sys.stderr)
+        return EXIT_USAGE
+    progress = report.stderr_progress()
+    print(f"preflight of stack {stack.stack} (target {settings.target}) ...", file=sys.stderr)
+    keys: dict[str, str] = {}
+    if settings.target == "kubeadm":
+        from .preflight import kubeadm
+
+        findings, keys = kubeadm.collect(settings, stack, progress, root)
+    else:
+        name = f"{__package__}.preflight.{settings.target}"
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as error:
+            if error.name != name:
+                raise  # the module exists but something it imports does not
+            module = None
+        if module is None:
+            findings = [
+                Finding(
+                    f"{settings.target}.available",
+                    settings.target,
+                    "fail",
+                    f"no preflight checks for target {settings.target} in this version",
+                    "run `hybrid-kube check` and `pulumi preview` instead",
+                )
+            ]
+        else:
+            findings = module.run(settings, stack.stack, progress)
+    if pin:
+        findings += _pin(stack, root, keys)
+    print(report.as_json(findings) if as_json else "\n".join(report.text_lines(findings)))
+    return EXIT_INVALID if failed(findings) else EXIT_OK
+
+
+def _pin(stack: StackConfig, root: Path, keys: dict[str, str]) -> list:
+    from .preflight import Finding
+    from .preflight.kubeadm import PinError, pin_host_keys
+    from .stackfile import _stack_dir
+
+    path = root / _stack_dir(root) / f"Pulumi.{stack.stack}.yaml"
+    try:
+        changed = pin_host_keys(path, keys)
+    except PinError as error:
+        return [Finding("ssh.pin", "stack file", "fail", str(error), "add hostKey by hand")]
+    written = ", ".join(changed) or "none (the reachable hosts were pinned already)"
+    return [
+        Finding(
+            "ssh.pin", path.name, "ok",
+            f"hostKey written for: {written}; hosts whose key was not read are left as they are",
+        )
+    ]  # fmt: skip
 
 
 # -- render -------------------------------------------------------------------------------------

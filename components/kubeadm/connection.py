@@ -4,7 +4,9 @@ The private key comes from `hybrid-kube:sshPrivateKey` (a secret config value), 
 `kubeadm.ssh.privateKeyPath` (read once), else the user's SSH agent (`SSH_AUTH_SOCK`). Either key
 is wrapped in `Output.secret`, which makes every command's `connection` input secret in the state.
 Host keys are verified only when pinned (`hosts[].hostKey`, `ssh.bastion.hostKey`): pulumi-command
-accepts any host key otherwise.
+accepts any host key otherwise, so `Settings.warnings` names every unpinned host, and
+`hybrid-kube preflight <stack> --pin-host-keys` records the keys (components/preflight/kubeadm.py
+reaches the hosts with the same user, port, bastion and key as here).
 """
 
 from __future__ import annotations

@@ -166,6 +166,10 @@ class Settings(StrictModel):
             found.append(f"{NAMESPACE}:kubernetesVersion: {eol}")
         if self.target == "aks" and self.aks is not None:
             found += [f"{format_path(('aks', *path))}: {text}" for path, text in self.aks.warnings]
+        if self.target == "kubeadm" and self.kubeadm is not None:
+            found += [
+                f"{format_path(('kubeadm', *path))}: {text}" for path, text in self.kubeadm.warnings
+            ]
         existing = self.existing or ExistingSettings()
         if self.target == "existing" and not (existing.context or existing.cluster_identifier):
             found.append(

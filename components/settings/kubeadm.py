@@ -223,6 +223,33 @@ class KubeadmSettings(StrictModel):
         return host
 
     @property
+    def warnings(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """Valid but unsafe, as (key path below `kubeadm`, message): hosts whose SSH key is not
+        pinned. pulumi-command accepts any host key where `hostKey` is not set, and every step's
+        standard input (CA key, join token, certificate key) goes to whoever answers there."""
+        unpinned = [h.name for h in sorted(self.hosts, key=_by_name) if not h.host_key]
+        bastion = self.ssh.bastion
+        found: list[tuple[tuple[str | int, ...], str]] = []
+        if unpinned:
+            found.append(
+                (
+                    ("hosts",),
+                    f"no hostKey pinned for {', '.join(unpinned)}: any machine answering at "
+                    "their addresses would be trusted and sent the cluster's secrets; pin the "
+                    "keys with `hybrid-kube preflight <stack> --pin-host-keys` (docs/onprem.md)",
+                )
+            )
+        if bastion is not None and not bastion.host_key:
+            found.append(
+                (
+                    ("ssh", "bastion", "hostKey"),
+                    f"not pinned: any machine answering at {bastion.host} would be trusted as the "
+                    "jump host; pin it with `hybrid-kube preflight <stack> --pin-host-keys`",
+                )
+            )
+        return found
+
+    @property
     def address_ranges(self) -> list[AddressRange]:
         return [parse_address_range(v) for v in self.load_balancer_addresses]
 

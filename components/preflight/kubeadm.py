@@ -1,0 +1,810 @@
+"""Preflight of a kubeadm stack: every host over SSH, in parallel, with the stack's own settings.
+
+One SSH session per host runs `REMOTE_SCRIPT`, built only from the read-only commands in `PROBES`
+(tests/test_preflight_kubeadm.py asserts that nothing in it can change a host). The system OpenSSH
+client does the connecting, with a generated `ssh_config` (BatchMode, ConnectTimeout, ProxyJump
+for the bastion) and a generated known_hosts file per host: a pinned `hostKey` is the only key
+accepted for its host; an unpinned host's key is accepted on first use and shown, so that it can
+be compared and pinned (`--pin-host-keys`). No traffic goes anywhere but the stack's hosts (and
+bastion); the VIP and MetalLB addresses are not probed from here.
+
+What is checked, per host: reachable and authenticated; host key (pinned, matching); `sudo -n
+true`; the OS prepare.sh supports; CPUs and memory against kubeadm's minimums; swap; cgroup v2;
+the ports the cluster needs are free. Across the hosts: hostname, MAC addresses and product_uuid
+unique; clocks within `MAX_SKEW_SECONDS` of each other.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import json
+import re
+import shlex
+import shutil
+import subprocess
+import tempfile
+import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from ..settings import NAMESPACE, Settings
+from ..settings.kubeadm import HostSettings, KubeadmSettings
+from ..stackfile import PROJECT_ROOT, StackConfig
+from . import Finding, Progress
+
+# -- what runs on the hosts ------------------------------------------------------------------------
+
+PROBES: tuple[tuple[str, str], ...] = (
+    ("time", "date +%s.%N"),
+    ("sudo", "sudo -n true"),
+    ("os", "cat /etc/os-release"),
+    ("cpus", "nproc"),
+    ("memory", "grep MemTotal /proc/meminfo"),
+    ("swap", "cat /proc/swaps"),
+    ("cgroup", "stat -fc %T /sys/fs/cgroup"),
+    ("hostname", "hostname"),
+    ("macs", "cat /sys/class/net/*/address"),
+    ("product_uuid", "sudo -n cat /sys/class/dmi/id/product_uuid"),
+    ("node", "test -e /etc/kubernetes/kubelet.conf"),
+    ("listening", "ss -Hltn"),
+)
+"""Every command preflight runs on a host, by name: each only reads. Their output is separated by
+`MARK` lines; `2>&1` is the only redirection (stderr into the same stream)."""
+
+MARK = "@@hybrid-kube-preflight@@"
+REMOTE_SCRIPT = "export LC_ALL=C; " + " ".join(
+    f"echo '{MARK}{name}'; {command} 2>&1; echo \"{MARK}rc=$?\";" for name, command in PROBES
+)
+
+# -- what the checks compare against ---------------------------------------------------------------
+
+SUPPORTED_OS = {("ubuntu", "22.04"), ("ubuntu", "24.04"), ("debian", "12")}
+"""prepare.sh's `check_os` (a test keeps the two in step)."""
+SUPPORTED_OS_TEXT = "Ubuntu 22.04/24.04, Debian 12"
+CONTROL_PLANE_CPUS, CONTROL_PLANE_MEMORY_MIB = 2, 1700  # kubeadm's ControlPlaneNumCPU/-Mem
+WORKER_CPUS = 1
+FAIL_CGROUP_V1_FROM = 35  # prepare.sh: the kubelet refuses cgroup v1 from 1.35 (failCgroupV1)
+CONTROL_PLANE_PORTS = (6443, 2379, 2380, 10250, 10257, 10259)
+WORKER_PORTS = (10250,)
+MAX_SKEW_SECONDS = 2.0
+CONNECT_TIMEOUT = 5
+SESSION_TIMEOUT = 30
+SSH_FAILURES = (
+    ("Host key verification failed", "host key"),
+    ("REMOTE HOST IDENTIFICATION HAS CHANGED", "host key"),
+    ("Permission denied", "auth"),
+    ("Connection refused", "refused"),
+    ("timed out", "timeout"),
+    ("No route to host", "route"),
+    ("Could not resolve", "resolve"),
+)
+
+
+@dataclass
+class HostFacts:
+    """What one SSH session found on one host (`probes`: name -> (exit code, output))."""
+
+    host: HostSettings
+    findings: list[Finding] = field(default_factory=list)
+    probes: dict[str, tuple[int, str]] = field(default_factory=dict)
+    key: str | None = None
+    """The host key the session was accepted with: 'ssh-ed25519 AAAA...'."""
+    bastion_key: str | None = None
+    offset: float | None = None
+    """This host's clock minus this machine's, in seconds."""
+
+    def output(self, name: str) -> str | None:
+        code, text = self.probes.get(name, (1, ""))
+        return text if code == 0 else None
+
+
+def run(
+    settings: Settings, stack: StackConfig, progress: Progress, root: Path = PROJECT_ROOT
+) -> list[Finding]:
+    """Every check against every host of `settings.kubeadm`, the hosts in parallel."""
+    return collect(settings, stack, progress, root)[0]
+
+
+def collect(
+    settings: Settings, stack: StackConfig, progress: Progress, root: Path = PROJECT_ROOT
+) -> tuple[list[Finding], dict[str, str]]:
+    """The findings, and the host keys the sessions were accepted with, by host name (and
+    `BASTION` for the bastion's), for `--pin-host-keys`."""
+    kubeadm = settings.kubeadm
+    assert kubeadm is not None
+    findings: list[Finding] = []
+    with tempfile.TemporaryDirectory(prefix="hybrid-kube-preflight-") as work:
+        key_file, key_findings = _private_key(kubeadm, stack, Path(work), root)
+        findings += key_findings
+        minor = int(settings.kubernetes_minor.split(".")[1])
+        with ThreadPoolExecutor(max_workers=min(8, len(kubeadm.hosts))) as pool:
+            facts = list(
+                pool.map(
+                    lambda h: _check_host(kubeadm, h, Path(work), key_file, minor, progress),
+                    sorted(kubeadm.hosts, key=lambda h: h.name),
+                )
+            )
+    keys = {f.host.name: f.key for f in facts if f.key}
+    bastion = next((f.bastion_key for f in facts if f.bastion_key), None)
+    if kubeadm.ssh.bastion is not None:
+        findings.append(_bastion_finding(kubeadm, bastion))
+        if bastion:
+            keys[BASTION] = bastion
+    for item in facts:
+        findings += item.findings
+    findings += cross_host_findings(facts)
+    return findings, keys
+
+
+BASTION = "(bastion)"
+
+
+def _bastion_finding(kubeadm: KubeadmSettings, key: str | None) -> Finding:
+    bastion = kubeadm.ssh.bastion
+    assert bastion is not None
+    if key is None:
+        return Finding(
+            "ssh.host_key", "bastion", "fail" if bastion.host_key else "warn",
+            f"no session got through the bastion {bastion.host}:{bastion.port}",
+            "see the hosts' findings; check kubeadm.ssh.bastion",
+        )  # fmt: skip
+    shown = f"{key.split()[0]} {fingerprint(key)}"
+    if bastion.host_key and _same_key(bastion.host_key, key):
+        return Finding("ssh.host_key", "bastion", "ok", f"{shown}, matches the pinned hostKey")
+    return Finding(
+        "ssh.host_key", "bastion", "warn",
+        f"{shown}, not pinned: pulumi-command would accept any key at {bastion.host}",
+        "pin it: hybrid-kube preflight <stack> --pin-host-keys",
+    )  # fmt: skip
+
+
+# -- the SSH key -----------------------------------------------------------------------------------
+
+
+def _private_key(
+    kubeadm: KubeadmSettings, stack: StackConfig, work: Path, root: Path
+) -> tuple[Path | None, list[Finding]]:
+    """The key file to log in with (None: the SSH agent), and what to say about it."""
+    config_key = f"{NAMESPACE}:sshPrivateKey"
+    text: str | None = None
+    if config_key in stack.encrypted:
+        pulumi = shutil.which("pulumi")
+        if pulumi is None:
+            fallback = (
+                f"kubeadm.ssh.privateKeyPath {kubeadm.ssh.private_key_path}"
+                if kubeadm.ssh.private_key_path
+                else "the SSH agent"
+            )
+            return _key_path(kubeadm), [
+                Finding(
+                    "ssh.key",
+                    "ssh",
+                    "warn",
+                    f"sshPrivateKey is encrypted and no `pulumi` CLI is on PATH to decrypt it; "
+                    f"using {fallback} instead",
+                    "install the Pulumi CLI, or load the same key into your agent (`ssh-add "
+                    "~/.ssh/<key>`) or set kubeadm.ssh.privateKeyPath, then run preflight again",
+                )
+            ]
+        result = subprocess.run(
+            [pulumi, "config", "get", "-s", stack.stack, "sshPrivateKey"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            return _key_path(kubeadm), [
+                Finding(
+                    "ssh.key",
+                    "ssh",
+                    "fail",
+                    "`pulumi config get sshPrivateKey` failed: "
+                    + (result.stderr.strip().splitlines() or ["no output"])[-1],
+                    "log in to the stack's backend (`pulumi login`) and select the stack, or "
+                    "set kubeadm.ssh.privateKeyPath for the preflight",
+                )
+            ]
+        text = result.stdout
+    elif config_key in stack.config and config_key not in stack.encrypted:
+        value = stack.config[config_key]
+        text = None if value.startswith("(secret") else value
+    if text is None:
+        return _key_path(kubeadm), []
+    path = work / "id"
+    path.touch(mode=0o600)
+    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    return path, []
+
+
+def _key_path(kubeadm: KubeadmSettings) -> Path | None:
+    path = kubeadm.ssh.private_key_path
+    return Path(path).expanduser() if path else None
+
+
+# -- one host --------------------------------------------------------------------------------------
+
+
+def ssh_config(kubeadm: KubeadmSettings, known_hosts: Path, key_file: Path | None) -> str:
+    """The whole client configuration (no ~/.ssh/config, no /etc/ssh/ssh_config). The jump host,
+    if any, is given with `-J` (`jump_option`): ssh passes `-F` on to the jump connection, so it
+    gets the same options, and a ProxyJump here would apply to the jump itself too."""
+    lines = [
+        "Host *",
+        "  BatchMode yes",
+        f"  ConnectTimeout {CONNECT_TIMEOUT}",
+        f"  UserKnownHostsFile {known_hosts}",
+        "  GlobalKnownHostsFile /dev/null",
+        "  StrictHostKeyChecking accept-new",
+        "  UpdateHostKeys no",
+        "  HashKnownHosts no",
+        "  CheckHostIP no",
+        "  LogLevel ERROR",
+        "  ControlMaster no",
+        "  ForwardAgent no",
+    ]
+    if key_file is not None:
+        lines += [f"  IdentityFile {key_file}", "  IdentitiesOnly yes"]
+    return "\n".join(lines) + "\n"
+
+
+def jump_option(kubeadm: KubeadmSettings) -> list[str]:
+    bastion = kubeadm.ssh.bastion
+    if bastion is None:
+        return []
+    return ["-J", f"{bastion.user or kubeadm.ssh.user}@{_bracket(bastion.host)}:{bastion.port}"]
+
+
+def _bracket(address: str) -> str:
+    return f"[{address}]" if ":" in address else address
+
+
+def _known_host_name(address: str, port: int) -> str:
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def _check_host(
+    kubeadm: KubeadmSettings,
+    host: HostSettings,
+    work: Path,
+    key_file: Path | None,
+    minor: int,
+    progress: Progress,
+) -> HostFacts:
+    facts = HostFacts(host)
+    port = kubeadm.ssh.port
+    where = f"{kubeadm.ssh.user}@{host.address}:{port}"
+    progress(f"{host.name}: connecting to {where} ...")
+    folder = work / host.name
+    folder.mkdir()
+    known_hosts = folder / "known_hosts"
+    pinned = [
+        f"{_known_host_name(host.address, port)} {host.host_key}" if host.host_key else "",
+        (
+            f"{_known_host_name(kubeadm.ssh.bastion.host, kubeadm.ssh.bastion.port)} "
+            f"{kubeadm.ssh.bastion.host_key}"
+            if kubeadm.ssh.bastion and kubeadm.ssh.bastion.host_key
+            else ""
+        ),
+    ]
+    known_hosts.write_text("".join(f"{line}\n" for line in pinned if line), encoding="utf-8")
+    config = folder / "ssh_config"
+    config.write_text(ssh_config(kubeadm, known_hosts, key_file), encoding="utf-8")
+    command = [
+        "ssh", "-F", str(config), "-T", "-p", str(port), "-l", kubeadm.ssh.user,
+        *jump_option(kubeadm), "--", host.address, REMOTE_SCRIPT,
+    ]  # fmt: skip
+    started = time.time()
+    try:
+        result = subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=SESSION_TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        facts.findings.append(
+            Finding(
+                "ssh.reachable",
+                host.name,
+                "fail",
+                f"no answer from {where} within {SESSION_TIMEOUT}s",
+                "check the address, the SSH port and any firewall between here and the host",
+            )
+        )
+        progress(f"{host.name}: unreachable")
+        return facts
+    finished = time.time()
+    facts.key = _accepted_key(known_hosts, _known_host_name(host.address, port))
+    if kubeadm.ssh.bastion is not None:
+        bastion = kubeadm.ssh.bastion
+        facts.bastion_key = _accepted_key(known_hosts, _known_host_name(bastion.host, bastion.port))
+    if MARK not in result.stdout:
+        facts.findings += _connection_failure(kubeadm, host, where, result.stderr, facts.key)
+        progress(f"{host.name}: failed ({facts.findings[-1].reason})")
+        return facts
+    facts.probes = parse_probes(result.stdout)
+    remote_time = facts.output("time")
+    if remote_time:
+        with contextlib.suppress(ValueError):
+            facts.offset = float(remote_time.strip()) - (started + finished) / 2
+    facts.findings.append(
+        Finding(
+            "ssh.reachable",
+            host.name,
+            "ok",
+            f"logged in as {where} in {finished - started:.1f}s",
+        )
+    )
+    facts.findings.append(_host_key_finding(host, facts.key))
+    facts.findings += host_findings(facts, minor)
+    counts = Counter(f.status for f in facts.findings)
+    progress(f"{host.name}: {counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail")
+    return facts
+
+
+def parse_probes(stdout: str) -> dict[str, tuple[int, str]]:
+    """`REMOTE_SCRIPT`'s output -> probe name -> (exit code, output)."""
+    found: dict[str, tuple[int, str]] = {}
+    name, lines = None, []
+    for line in stdout.splitlines():
+        if line.startswith(MARK):
+            tag = line.removeprefix(MARK)
+            if tag.startswith("rc=") and name is not None:
+                found[name] = (int(tag[3:]) if tag[3:].isdigit() else 1, "\n".join(lines))
+                name = None
+            else:
+                name, lines = tag, []
+        elif name is not None:
+            lines.append(line)
+    return found
+
+
+def _accepted_key(known_hosts: Path, name: str) -> str | None:
+    """The host's key as ssh accepted (or found pinned) it: 'type base64'."""
+    if not known_hosts.exists():
+        return None
+    for line in known_hosts.read_text(encoding="utf-8").splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and name in parts[0].split(","):
+            return f"{parts[1]} {parts[2]}"
+    return None
+
+
+def fingerprint(key: str) -> str:
+    """'ssh-ed25519 AAAA...' -> 'SHA256:...', as `ssh-keygen -lf` prints it."""
+    blob = base64.b64decode(key.split()[1])
+    return "SHA256:" + base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+
+
+def _same_key(a: str, b: str) -> bool:
+    return a.split()[:2] == b.split()[:2]
+
+
+def _host_key_finding(host: HostSettings, key: str | None) -> Finding:
+    if key is None:
+        return Finding("ssh.host_key", host.name, "warn", "the host key could not be read")
+    shown = f"{key.split()[0]} {fingerprint(key)}"
+    if host.host_key and _same_key(host.host_key, key):
+        return Finding("ssh.host_key", host.name, "ok", f"{shown}, matches the pinned hostKey")
+    return Finding(
+        "ssh.host_key",
+        host.name,
+        "warn",
+        f"{shown}, not pinned: pulumi-command would accept any key at {host.address}",
+        "compare the fingerprint with the host's own (`ssh-keygen -lf "
+        "/etc/ssh/ssh_host_ed25519_key.pub` on its console), then pin it: "
+        "hybrid-kube preflight <stack> --pin-host-keys",
+    )
+
+
+def _connection_failure(
+    kubeadm: KubeadmSettings, host: HostSettings, where: str, stderr: str, key: str | None
+) -> list[Finding]:
+    message = next((m for m in stderr.strip().splitlines() if m.strip()), "no output")
+    kind = next((k for text, k in SSH_FAILURES if text in stderr), "other")
+    if kind == "host key":
+        pinned = host.host_key or ""
+        return [
+            Finding(
+                "ssh.host_key",
+                host.name,
+                "fail",
+                f"the host at {where} does not present the pinned hostKey "
+                f"({pinned.split()[0] if pinned else 'bastion key'} "
+                f"{fingerprint(pinned) if pinned else ''}); nothing was sent to it".replace(
+                    " )", ")"
+                ),
+                "find out why the key changed (a rebuilt VM, or another machine at that "
+                "address); once trusted, update hostKey (hybrid-kube preflight <stack> "
+                "--pin-host-keys) or remove it",
+            )
+        ]
+    if kind == "auth":
+        source = (
+            f"the key {kubeadm.ssh.private_key_path}"
+            if kubeadm.ssh.private_key_path
+            else "sshPrivateKey or the SSH agent's keys"
+        )
+        return [
+            Finding(
+                "ssh.reachable",
+                host.name,
+                "fail",
+                f"{where} refused {source}: {message}",
+                f"add the public key to ~{kubeadm.ssh.user}/.ssh/authorized_keys on the host, "
+                "or set kubeadm.ssh.user / privateKeyPath to what the host accepts",
+            )
+        ]
+    return [
+        Finding(
+            "ssh.reachable",
+            host.name,
+            "fail",
+            f"cannot connect to {where}: {message}",
+            "check that the host is up, that sshd listens on port "
+            f"{kubeadm.ssh.port} (kubeadm.ssh.port) and that no firewall blocks it"
+            + (" from the bastion" if kubeadm.ssh.bastion else ""),
+        )
+    ]
+
+
+# -- the checks on one host's facts ----------------------------------------------------------------
+
+
+def host_findings(facts: HostFacts, minor: int) -> list[Finding]:
+    return [
+        _sudo(facts),
+        _os(facts),
+        *_size(facts),
+        _swap(facts),
+        _cgroup(facts, minor),
+        _ports(facts),
+    ]
+
+
+def _sudo(facts: HostFacts) -> Finding:
+    code, text = facts.probes.get("sudo", (1, ""))
+    if code == 0:
+        return Finding("host.sudo", facts.host.name, "ok", "passwordless sudo (sudo -n true)")
+    return Finding(
+        "host.sudo",
+        facts.host.name,
+        "fail",
+        f"`sudo -n true` failed: {text.strip() or f'exit code {code}'}",
+        "every step runs `sudo -n bash -s`: give the SSH user NOPASSWD sudo, e.g. "
+        "echo '<user> ALL=(ALL) NOPASSWD:ALL' | sudo tee /etc/sudoers.d/90-hybrid-kube",
+    )
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    found = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            try:
+                found[key.strip()] = " ".join(shlex.split(value))
+            except ValueError:
+                found[key.strip()] = value.strip().strip('"')
+    return found
+
+
+def _os(facts: HostFacts) -> Finding:
+    text = facts.output("os")
+    name = facts.host.name
+    if text is None:
+        return Finding(
+            "host.os", name, "fail", "/etc/os-release is missing", f"use {SUPPORTED_OS_TEXT}"
+        )
+    release = parse_os_release(text)
+    pretty = release.get("PRETTY_NAME", "unknown")
+    if (release.get("ID", ""), release.get("VERSION_ID", "")) in SUPPORTED_OS:
+        return Finding("host.os", name, "ok", pretty)
+    return Finding(
+        "host.os",
+        name,
+        "fail",
+        f"{pretty} is not supported by the prepare step",
+        f"install {SUPPORTED_OS_TEXT} (64-bit) on this host",
+    )
+
+
+def _size(facts: HostFacts) -> list[Finding]:
+    name = facts.host.name
+    control_plane = facts.host.role == "control-plane"
+    role = "a control plane" if control_plane else "a worker"
+    found = []
+    cpus_text = (facts.output("cpus") or "").strip()
+    need_cpus = CONTROL_PLANE_CPUS if control_plane else WORKER_CPUS
+    if cpus_text.isdigit():
+        cpus = int(cpus_text)
+        status = "ok" if cpus >= need_cpus else "fail"
+        found.append(
+            Finding(
+                "host.cpus",
+                name,
+                status,
+                f"{cpus} CPUs ({role} needs {need_cpus})",
+                ""
+                if status == "ok"
+                else f"give the host at least {need_cpus} CPUs (kubeadm's preflight refuses fewer)",
+            )
+        )
+    match = re.search(r"MemTotal:\s+(\d+)\s+kB", facts.output("memory") or "")
+    if match:
+        mib = int(match.group(1)) // 1024
+        if control_plane:
+            status = "ok" if mib >= CONTROL_PLANE_MEMORY_MIB else "fail"
+            found.append(
+                Finding(
+                    "host.memory",
+                    name,
+                    status,
+                    f"{mib} MiB memory ({role} needs {CONTROL_PLANE_MEMORY_MIB} MiB)",
+                    ""
+                    if status == "ok"
+                    else "give the host at least 2 GB of memory (kubeadm's preflight refuses less)",
+                )
+            )
+        else:
+            found.append(Finding("host.memory", name, "ok", f"{mib} MiB memory"))
+    return found
+
+
+def _swap(facts: HostFacts) -> Finding:
+    lines = [line for line in (facts.output("swap") or "").splitlines()[1:] if line.strip()]
+    if not lines:
+        return Finding("host.swap", facts.host.name, "ok", "no swap")
+    return Finding(
+        "host.swap",
+        facts.host.name,
+        "warn",
+        f"swap is on ({', '.join(line.split()[0] for line in lines)})",
+        "nothing to do: the prepare step turns it off for good (swapoff, /etc/fstab)",
+    )
+
+
+def _cgroup(facts: HostFacts, minor: int) -> Finding:
+    fs = (facts.output("cgroup") or "").strip()
+    if fs == "cgroup2fs":
+        return Finding("host.cgroup", facts.host.name, "ok", "cgroup v2")
+    status = "fail" if minor >= FAIL_CGROUP_V1_FROM else "warn"
+    return Finding(
+        "host.cgroup",
+        facts.host.name,
+        status,
+        f"cgroup v1 (/sys/fs/cgroup is {fs or 'unknown'}); the kubelet of Kubernetes "
+        f"1.{FAIL_CGROUP_V1_FROM} and later refuses to start on it (failCgroupV1)",
+        "boot with cgroup v2: remove systemd.unified_cgroup_hierarchy=0 from GRUB_CMDLINE_LINUX "
+        "in /etc/default/grub, run update-grub and reboot",
+    )
+
+
+def listening_ports(ss_output: str) -> set[int]:
+    """`ss -Hltn` -> the TCP ports something listens on (any address)."""
+    ports = set()
+    for line in ss_output.splitlines():
+        parts = line.split()
+        if len(parts) >= 4:
+            _, _, port = parts[3].rpartition(":")
+            if port.isdigit():
+                ports.add(int(port))
+    return ports
+
+
+def _ports(facts: HostFacts) -> Finding:
+    name = facts.host.name
+    needed = CONTROL_PLANE_PORTS if facts.host.role == "control-plane" else WORKER_PORTS
+    text = facts.output("listening")
+    if text is None:
+        return Finding(
+            "host.ports", name, "warn", "`ss -ltn` did not run; listening ports unknown",
+            "install iproute2",
+        )  # fmt: skip
+    busy = sorted(listening_ports(text) & set(needed))
+    if facts.probes.get("node", (1, ""))[0] == 0:
+        return Finding(
+            "host.ports", name, "ok", "already a node (/etc/kubernetes/kubelet.conf): ports "
+            f"{', '.join(map(str, busy)) or 'none'} of {_port_list(needed)} in use by it",
+        )  # fmt: skip
+    if not busy:
+        return Finding("host.ports", name, "ok", f"ports {_port_list(needed)} free")
+    return Finding(
+        "host.ports",
+        name,
+        "fail",
+        f"something already listens on {', '.join(map(str, busy))} (needed: {_port_list(needed)})",
+        "find it with `sudo ss -ltnp` and stop it, or use another host",
+    )
+
+
+def _port_list(ports: tuple[int, ...]) -> str:
+    return ", ".join(map(str, ports))
+
+
+# -- across the hosts ------------------------------------------------------------------------------
+
+
+def cross_host_findings(facts: list[HostFacts]) -> list[Finding]:
+    """Identity and clocks across the hosts that answered."""
+    answered = [f for f in facts if f.probes]
+    found = []
+    identities = {
+        ("hostname", "hostnames"): lambda f: [(f.output("hostname") or "").strip()],
+        ("MAC address", "MAC addresses"): lambda f: [
+            m.strip()
+            for m in (f.output("macs") or "").splitlines()
+            if m.strip() and m.strip() != "00:00:00:00:00:00"
+        ],
+        ("product_uuid", "product_uuids"): lambda f: [
+            (f.output("product_uuid") or "").strip().lower()
+        ],
+    }
+    for (what, plural), values in identities.items():
+        owners: dict[str, list[str]] = {}
+        for item in answered:
+            for value in set(values(item)):
+                if value:
+                    owners.setdefault(value, []).append(item.host.name)
+        clashes = {v: hosts for v, hosts in owners.items() if len(hosts) > 1}
+        if clashes:
+            for value, hosts in sorted(clashes.items()):
+                found.append(
+                    Finding(
+                        "hosts.unique",
+                        ", ".join(sorted(hosts)),
+                        "fail",
+                        f"same {what} {value} on {', '.join(sorted(hosts))}",
+                        "every node needs its own hostname, MAC address and product_uuid "
+                        "(cloned VMs: regenerate them, e.g. a new VM from the template)",
+                    )
+                )
+        elif answered:
+            found.append(
+                Finding("hosts.unique", "hosts", "ok", f"{plural} unique across the hosts")
+                if what != "product_uuid" or any(values(i)[0] for i in answered)
+                else Finding(
+                    "hosts.unique",
+                    "hosts",
+                    "warn",
+                    "product_uuid could not be read (sudo cat /sys/class/dmi/id/product_uuid)",
+                    "compare /sys/class/dmi/id/product_uuid on the hosts by hand",
+                )
+            )
+    found += _skew(answered)
+    return found
+
+
+def _skew(answered: list[HostFacts]) -> list[Finding]:
+    offsets = {f.host.name: f.offset for f in answered if f.offset is not None}
+    if not offsets:
+        return []
+    spread = max(offsets.values()) - min(offsets.values())
+    shown = ", ".join(f"{name} {offset:+.1f}s" for name, offset in sorted(offsets.items()))
+    if spread <= MAX_SKEW_SECONDS:
+        return [
+            Finding(
+                "hosts.clock",
+                "hosts",
+                "ok",
+                f"clocks within {spread:.1f}s of each other (against this machine: {shown})",
+            )
+        ]
+    return [
+        Finding(
+            "hosts.clock",
+            "hosts",
+            "warn",
+            f"clocks differ by {spread:.1f}s ({shown}); certificates and etcd need them in sync",
+            "run NTP on every host (timedatectl set-ntp true; chrony or systemd-timesyncd)",
+        )
+    ]
+
+
+# -- --pin-host-keys -------------------------------------------------------------------------------
+
+
+class PinError(Exception):
+    """The stack file is not in a form `--pin-host-keys` can edit safely (nothing was written)."""
+
+
+def pin_host_keys(path: Path, keys: dict[str, str]) -> list[str]:
+    """Write `keys` (host name, or `BASTION`, -> 'type base64') as `hostKey` into the stack file.
+
+    The file is edited as text at the positions YAML reports, so comments and layout survive;
+    the result is parsed again and must equal the old content plus exactly these keys. Returns
+    the names whose key was written or changed.
+    """
+    text = path.read_text(encoding="utf-8")
+    try:
+        kubeadm = _child(_child(yaml.compose(text), "config"), f"{NAMESPACE}:kubeadm")
+    except (yaml.YAMLError, PinError) as error:
+        raise PinError(f"{path}: cannot find {NAMESPACE}:kubeadm to edit ({error})") from None
+    hosts = _child(kubeadm, "hosts")
+    if not isinstance(hosts, yaml.SequenceNode):
+        raise PinError(f"{path}: {NAMESPACE}:kubeadm.hosts is not a YAML list")
+    targets: list[tuple[str, yaml.Node]] = []
+    for item in hosts.value:
+        if not isinstance(item, yaml.MappingNode):
+            raise PinError(f"{path}: an entry of kubeadm.hosts is not a mapping")
+        name = _child(item, "name")
+        targets.append((getattr(name, "value", ""), item))
+    if BASTION in keys:
+        ssh = _child(kubeadm, "ssh", required=False)
+        bastion = _child(ssh, "bastion", required=False) if ssh is not None else None
+        if bastion is not None:
+            targets.append((BASTION, bastion))
+    edits: list[tuple[int, int, str]] = []
+    changed = []
+    for name, node in targets:
+        key = keys.get(name)
+        if key is None:
+            continue
+        current = _child(node, "hostKey", required=False)
+        if current is not None and _same_key(str(current.value), key):
+            continue
+        edits.append(_set_host_key(text, node, current, key, f"{path}: {name}"))
+        changed.append(name)
+    new = text
+    for start, end, replacement in sorted(edits, reverse=True):
+        new = new[:start] + replacement + new[end:]
+    _verify(text, new, keys, changed, path)
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return changed
+
+
+def _child(node: yaml.Node | None, key: str, required: bool = True) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            if getattr(k, "value", None) == key:
+                return v
+    if required:
+        raise PinError(f"no key {key!r}")
+    return None
+
+
+def _set_host_key(
+    text: str, node: yaml.MappingNode, current: yaml.Node | None, key: str, where: str
+) -> tuple[int, int, str]:
+    quoted = json.dumps(key)  # a JSON string is a valid YAML double-quoted scalar
+    if current is not None:
+        if not isinstance(current, yaml.ScalarNode):
+            raise PinError(f"{where}: hostKey is not a plain value")
+        return current.start_mark.index, current.end_mark.index, quoted
+    last = node.value[-1][1] if node.value else None
+    if not isinstance(last, yaml.ScalarNode):
+        raise PinError(f"{where}: the entry does not end with a plain value; add hostKey by hand")
+    if node.flow_style:  # {name: w1, address: ..., role: worker}
+        return last.end_mark.index, last.end_mark.index, f", hostKey: {quoted}"
+    if last.start_mark.line != last.end_mark.line:
+        raise PinError(f"{where}: the entry ends with a multi-line value; add hostKey by hand")
+    indent = node.value[0][0].start_mark.column
+    line_end = text.find("\n", last.end_mark.index)
+    line_end = len(text) if line_end < 0 else line_end
+    return line_end, line_end, "\n" + " " * indent + f"hostKey: {quoted}"
+
+
+def _verify(old: str, new: str, keys: dict[str, str], changed: list[str], path: Path) -> None:
+    expected = yaml.safe_load(old)
+    section = expected["config"][f"{NAMESPACE}:kubeadm"]
+    for host in section["hosts"]:
+        if host.get("name") in changed:
+            host["hostKey"] = keys[host["name"]]
+    if BASTION in changed:
+        section["ssh"]["bastion"]["hostKey"] = keys[BASTION]
+    try:
+        result = yaml.safe_load(new)
+    except yaml.YAMLError as error:
+        raise PinError(f"{path}: the edit would not parse ({error}); nothing written") from None
+    if result != expected:
+        raise PinError(f"{path}: the edit would change more than hostKey; nothing written")
