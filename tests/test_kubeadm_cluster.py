@@ -33,6 +33,9 @@ SSH_KEY_SENTINEL = (
     "-----END OPENSSH PRIVATE KEY-----\n"
 )
 # What the mock engine hands out for the token's random parts (see components/recording.py).
+# Well-formed ed25519 public keys (the settings check the key data), not real hosts' keys.
+CP1_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEB"
+BASTION_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC"
 TOKEN_MARK = "random password onprem-token-id"
 
 
@@ -449,19 +452,19 @@ def test_private_key_file_and_bastion_and_host_key_pinning(tmp_path):
             "user": "vagrant",
             "port": 2222,
             "privateKeyPath": str(key_file),
-            "bastion": {"host": "jump.example.com", "hostKey": "ssh-ed25519 AAAAbastion"},
+            "bastion": {"host": "jump.example.com", "hostKey": BASTION_KEY},
         }
     )
-    raw["hosts"][0]["hostKey"] = "ssh-ed25519 AAAAcp1"
+    raw["hosts"][0]["hostKey"] = CP1_KEY
     rec = run_cluster(raw, key=None)
     cmds = commands(rec)
     connection = cmds["onprem-cp1-prepare"].inputs["connection"]
     assert connection["privateKey"] == SSH_KEY_SENTINEL
     assert connection["user"] == "vagrant" and connection["port"] == 2222
-    assert connection["hostKey"] == "ssh-ed25519 AAAAcp1"
+    assert connection["hostKey"] == CP1_KEY
     assert connection["proxy"]["host"] == "jump.example.com"
     assert connection["proxy"]["user"] == "vagrant"
-    assert connection["proxy"]["hostKey"] == "ssh-ed25519 AAAAbastion"
+    assert connection["proxy"]["hostKey"] == BASTION_KEY
     assert connection["proxy"]["privateKey"] == SSH_KEY_SENTINEL
     assert "hostKey" not in cmds["onprem-w1-prepare"].inputs["connection"]
     assert leaks(rec, SSH_KEY_SENTINEL) == []

@@ -88,13 +88,44 @@ def test_api_load_balancer_is_one_of_two_values():
     assert "kube-vip" in found[0][1] and "external" in found[0][1]
 
 
+# A well-formed ed25519 public key (its data holds the type again, as OpenSSH writes it).
+ED25519 = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC"
+
+
 def test_bastion_host_key_is_accepted_and_typos_are_named():
-    raw = stack(ssh={"bastion": {"host": "jump.example.com", "hostKey": "ssh-ed25519 AAAA"}})
-    assert kubeadm(raw).ssh.bastion.host_key == "ssh-ed25519 AAAA"
-    typo = stack(ssh={"bastion": {"host": "jump.example.com", "hostkey": "ssh-ed25519 AAAA"}})
+    raw = stack(ssh={"bastion": {"host": "jump.example.com", "hostKey": ED25519 + " root@jump"}})
+    assert kubeadm(raw).ssh.bastion.host_key == ED25519  # the comment is dropped
+    typo = stack(ssh={"bastion": {"host": "jump.example.com", "hostkey": ED25519}})
     ((path, message),) = problems(typo)
     assert path == "hybrid-kube:kubeadm.ssh.bastion.hostkey"
     assert "did you mean 'hostKey'" in message
+
+
+@pytest.mark.parametrize(
+    ("key", "why"),
+    [
+        ("AAAAC3NzaC1lZDI1NTE5AAAAIAICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC", "one line"),
+        ("ssh-ed25519 AAAA", "does not hold a ssh-ed25519 key"),
+        ("ssh-dss AAAAB3NzaC1kc3M=", "key type 'ssh-dss'"),
+        ("ssh-ed25519 not-base64!", "not base64"),
+        (ED25519.replace("ssh-ed25519", "ssh-rsa"), "does not hold a ssh-rsa key"),
+        (ED25519 + "\nmalicious line", "one line"),
+    ],
+)
+def test_a_malformed_host_key_is_refused_because_it_would_pin_nothing(key, why):
+    ((path, message),) = problems(
+        stack(hosts=[{"name": "cp1", "address": "192.168.56.11", "role": "control-plane",
+                       "hostKey": key}])
+    )  # fmt: skip
+    assert path == "hybrid-kube:kubeadm.hosts[0].hostKey"
+    assert why in message
+
+
+@pytest.mark.parametrize("user", ["x`touch /tmp/p`", "a b", "$(id)", "-oProxyCommand=x"])
+def test_ssh_users_are_plain_names(user):
+    ((path, message),) = problems(stack(ssh={"user": user}))
+    assert path == "hybrid-kube:kubeadm.ssh.user"
+    assert "is not a user name" in message
 
 
 def test_every_problem_is_reported_at_once():

@@ -271,3 +271,39 @@ def test_a_lookup_that_fails_is_a_warning_not_a_silent_pass(az):
     az.fail("vm-list-usage", "ERROR: (AuthorizationFailed) The client does not have access.\n")
     finding = only(run(), "aks.quota")
     assert finding.status == "warn" and "AuthorizationFailed" in finding.reason
+
+
+SUBSCRIPTION_SCOPE = "/subscriptions/22222222-2222-2222-2222-222222222222"
+
+
+@pytest.mark.parametrize(
+    ("scope", "not_scopes", "status"),
+    [
+        # --disable-scope-strict-match also lists assignments below the subscription: another
+        # resource group's limit does not apply to this stack's group ...
+        (f"{SUBSCRIPTION_SCOPE}/resourceGroups/somebody-else", [], "ok"),
+        # ... the stack's own group's does (ids compare case-insensitively) ...
+        (f"{SUBSCRIPTION_SCOPE}/resourcegroups/HYBRID-KUBE-AZURE-DEV", [], "fail"),
+        # ... and so does a management group's, unless notScopes exclude the stack's group.
+        ("/providers/Microsoft.Management/managementGroups/school", [], "fail"),
+        (
+            "/providers/Microsoft.Management/managementGroups/school",
+            [f"{SUBSCRIPTION_SCOPE}/resourceGroups/hybrid-kube-azure-dev"],
+            "ok",
+        ),
+    ],
+)
+def test_only_assignments_whose_scope_covers_the_stacks_group_count(az, scope, not_scopes, status):
+    policies = az.read("policy-assignment-list")
+    policies[0]["parameters"]["listOfAllowedLocations"]["value"] = ["westeurope"]
+    policies[0]["scope"] = scope
+    policies[0]["notScopes"] = not_scopes
+    az.answer("policy-assignment-list", policies)
+    assert only(run(), "aks.location.allowed").status == status
+
+
+def test_allowed_locations_compare_without_case(az):
+    policies = az.read("policy-assignment-list")
+    policies[0]["parameters"]["listOfAllowedLocations"]["value"] = ["EastUS"]
+    az.answer("policy-assignment-list", policies)
+    assert only(run(), "aks.location.allowed").status == "ok"

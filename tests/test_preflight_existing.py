@@ -252,3 +252,51 @@ def test_exec_credential_plugin_is_run_like_kubectl(api, tmp_path):
     findings = by_check(run(kubeconfig(tmp_path, api.url, user=user)))
     assert findings["existing.api"].status == "ok"
     assert {auth for _, _, auth in api.requests} == {"Bearer from-plugin"}
+
+
+def test_a_redirect_is_refused_and_the_token_goes_nowhere_else(api, tmp_path):
+    elsewhere = FakeApi()
+    try:
+        api.answers["/version"] = None  # replaced below by a redirect handler
+        target = f"{elsewhere.url}/steal"
+
+        def redirect(handler) -> None:
+            api.requests.append(("GET", handler.path, handler.headers.get("Authorization")))
+            handler.send_response(302)
+            handler.send_header("Location", target)
+            handler.send_header("Content-Length", "0")
+            handler.end_headers()
+
+        api.server.RequestHandlerClass.do_GET = redirect
+        findings = by_check(run(kubeconfig(tmp_path, api.url)))
+        assert findings["existing.api"].status == "fail"
+        assert elsewhere.requests == []  # nothing, let alone the token, reached the other server
+    finally:
+        elsewhere.stop()
+
+
+def test_proxy_settings_are_ignored_so_loopback_stays_on_loopback(api, tmp_path, monkeypatch):
+    # A proxy on a closed local port: urllib's defaults would send the request (and token) there.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    for variable in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(variable, f"http://127.0.0.1:{closed}")
+    monkeypatch.delenv("no_proxy", raising=False)
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    findings = by_check(run(kubeconfig(tmp_path, api.url)))
+    assert findings["existing.api"].status == "ok"
+
+
+def test_a_token_that_cannot_be_a_header_fails_without_being_printed(api, tmp_path):
+    secret = "first-line\nsecond-line-SENTINEL"
+    findings = run(kubeconfig(tmp_path, api.url, user={"token": secret}))
+    assert failed(findings)
+    text = json.dumps([f.as_dict() for f in findings])
+    assert "SENTINEL" not in text and "first-line" not in text
+    assert api.requests == []
+
+
+def test_a_malformed_exec_entry_is_one_finding_not_a_traceback(api, tmp_path):
+    findings = run(kubeconfig(tmp_path, api.url, user={"exec": {"args": ["x"]}}))
+    assert [f.check for f in findings if f.status == "fail"] == ["existing.credentials"]

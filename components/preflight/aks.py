@@ -157,7 +157,7 @@ def run(settings: Settings, stack: str, progress: Progress) -> list[Finding]:
             )
         ]
     found += _providers(aks, answers)
-    found += _location(aks, account.data, answers)
+    found += _location(aks, account.data, answers, _resource_group(aks, stack))
     skus = _skus_by_name(answers["skus"])
     found += _sizes(aks, skus, answers["skus"])
     found += _quota(aks, skus, answers["usage"])
@@ -286,7 +286,18 @@ def _providers(aks: AksSettings, answers: dict[str, AzResult]) -> list[Finding]:
     return found
 
 
-def _location(aks: AksSettings, account: dict, answers: dict[str, AzResult]) -> list[Finding]:
+def _resource_group(aks: AksSettings, stack: object) -> str:
+    """The resource group the stack deploys into, as components/aks names it."""
+    from ..aks.profiles import default_name
+    from ..settings import NAMESPACE
+
+    name = str(getattr(stack, "stack", stack))
+    return aks.resource_group_name or default_name(NAMESPACE, name)
+
+
+def _location(
+    aks: AksSettings, account: dict, answers: dict[str, AzResult], resource_group: str
+) -> list[Finding]:
     location, found = aks.location, []
     listed = answers["locations"]
     if not listed.ok:
@@ -308,23 +319,43 @@ def _location(aks: AksSettings, account: dict, answers: dict[str, AzResult]) -> 
                     "table`",
                 )
             )
-    found.append(_allowed(location, account, answers["policies"]))
+    found.append(_allowed(location, account, answers["policies"], resource_group))
     return found
 
 
-def _allowed(location: str, account: dict, answer: AzResult) -> Finding:
+def _applies(assignment: dict, subscription: str, resource_group: str) -> bool:
+    """Whether an assignment's scope covers the stack's resource group.
+
+    `--disable-scope-strict-match` also lists assignments below the subscription (other
+    resource groups, single resources), which do not apply here; `notScopes` exclude parts of
+    a scope. Azure compares resource ids case-insensitively.
+    """
+    target = f"/subscriptions/{subscription}/resourcegroups/{resource_group}".lower()
+    scope = str(assignment.get("scope") or "").lower().rstrip("/")
+    inherited = scope.startswith("/providers/microsoft.management/managementgroups/")
+    if not (inherited or scope == f"/subscriptions/{subscription}".lower() or scope == target):
+        return False
+    excluded = [str(n).lower().rstrip("/") for n in assignment.get("notScopes") or []]
+    return not any(target == n or target.startswith(n + "/") for n in excluded)
+
+
+def _allowed(location: str, account: dict, answer: AzResult, resource_group: str) -> Finding:
     check = "aks.location.allowed"
     if not answer.ok:
         return _could_not(check, location, "the allowed-locations policies", answer)
     limits = []
+    subscription = str(account.get("id", ""))
     for assignment in answer.data or []:
-        if assignment.get("enforcementMode") == "DoNotEnforce":
+        if not isinstance(assignment, dict) or assignment.get("enforcementMode") == "DoNotEnforce":
+            continue
+        if not _applies(assignment, subscription, resource_group):
             continue
         parameter = (assignment.get("parameters") or {}).get("listOfAllowedLocations") or {}
         allowed = parameter.get("value")
         if isinstance(allowed, list):
+            allowed = [str(a).lower() for a in allowed]
             limits.append((assignment.get("displayName") or assignment.get("name"), allowed))
-    refusing = [(name, allowed) for name, allowed in limits if location not in allowed]
+    refusing = [(name, allowed) for name, allowed in limits if location.lower() not in allowed]
     if refusing:
         name, allowed = refusing[0]
         permitted = sorted(set.intersection(*(set(a) for _, a in limits)))

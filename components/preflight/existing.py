@@ -15,6 +15,7 @@ stdout). Legacy `auth-provider` entries are not supported (a warning says so). O
 from __future__ import annotations
 
 import base64
+import http.client
 import json
 import os
 import re
@@ -71,17 +72,35 @@ class Connection:
     notes: list[Finding] = field(default_factory=list)
 
     def get(self, path: str) -> tuple[int, Any]:
-        """GET `path`; (HTTP status, parsed JSON or None). Raises OSError when unreachable."""
+        """GET `path`; (HTTP status, parsed JSON or None). Raises OSError when unreachable.
+
+        Like client-go, and unlike urllib's defaults: no proxy (the API is reached directly, so
+        loopback clusters stay on loopback and credentials never pass through a proxy) and no
+        redirects (urllib would resend the Authorization header to wherever a 3xx points).
+        """
         request = urllib.request.Request(
             self.server.rstrip("/") + path, headers={"Accept": "application/json", **self.headers}
         )
+        opener = urllib.request.build_opener(
+            urllib.request.ProxyHandler({}),
+            _NoRedirect(),
+            urllib.request.HTTPSHandler(context=self.context),
+        )
         try:
-            with urllib.request.urlopen(
-                request, timeout=TIMEOUT_SECONDS, context=self.context
-            ) as response:
+            with opener.open(request, timeout=TIMEOUT_SECONDS) as response:
                 return response.status, _json(response.read())
         except urllib.error.HTTPError as error:
             return error.code, _json(error.read())
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    """Refuse every redirect: the Kubernetes API never needs one, and following it would send
+    the kubeconfig's credentials to another address."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        raise urllib.error.HTTPError(
+            req.full_url, code, f"refused a redirect to {newurl}", headers, fp
+        )
 
 
 def _json(body: bytes) -> Any:
@@ -185,27 +204,51 @@ def connect(cluster: dict, user: dict, path: Path, private: Path) -> Connection:
     if not token and user.get("tokenFile"):
         token = Path(user["tokenFile"]).expanduser().read_text(encoding="utf-8").strip()
     if token:
+        token = str(token).strip()
+        if not _HEADER_SAFE.fullmatch(token):
+            # Never echoed: it is a credential.
+            raise KubeconfigError(
+                "existing.credentials",
+                "the user's token contains characters an HTTP header cannot carry (a line "
+                "break or a control character)",
+                "copy the token into the kubeconfig again, on one line",
+            )
         headers["Authorization"] = f"Bearer {token}"
     elif user.get("username") and user.get("password"):
         pair = f"{user['username']}:{user['password']}".encode()
         headers["Authorization"] = "Basic " + base64.b64encode(pair).decode()
     context = None
     if server.startswith("https://"):
-        context = ssl.create_default_context()
+        ca = _data_or_file(cluster, "certificate-authority", path, private)
         if cluster.get("insecure-skip-tls-verify"):
+            context = ssl.create_default_context()
             context.check_hostname = False
             context.verify_mode = ssl.CERT_NONE
+        elif ca:
+            # As kubectl: the kubeconfig's CA only, not the system's CAs on top of it.
+            context = ssl.create_default_context(cafile=ca)
         else:
-            ca = _data_or_file(cluster, "certificate-authority", path, private)
-            if ca:
-                context.load_verify_locations(cafile=ca)
+            context = ssl.create_default_context()
         if cluster.get("tls-server-name"):
-            context.check_hostname = False  # urllib cannot set SNI; verified against the CA
+            if not ca:
+                raise KubeconfigError(
+                    "existing.credentials",
+                    "the cluster sets tls-server-name without certificate-authority data; "
+                    "preflight verifies such a server only against the kubeconfig's own CA",
+                    "add the cluster's CA to the kubeconfig (certificate-authority-data)",
+                )
+            # urllib cannot send another name (SNI); the certificate is still verified against
+            # the kubeconfig's CA alone.
+            context.check_hostname = False
         cert = _data_or_file(user, "client-certificate", path, private)
         key = _data_or_file(user, "client-key", path, private)
         if cert:
             context.load_cert_chain(cert, key)
     return Connection(server, context, headers, notes)
+
+
+# Printable ASCII only: what an HTTP header value may carry.
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]+")
 
 
 def _exec_credential(spec: dict, cluster: dict) -> dict:
@@ -273,14 +316,16 @@ def run(settings: Settings, stack: str, progress: Progress) -> list[Finding]:
             connection = connect(cluster, user, path, Path(private))
         except KubeconfigError as error:
             return [*found, Finding(error.check, "cluster", "fail", str(error), error.fix)]
-        except (OSError, ssl.SSLError, ValueError) as error:
+        except (OSError, ssl.SSLError, ValueError, KeyError, TypeError, AttributeError) as error:
+            # The type only: a message could quote a credential.
             return [
                 *found,
                 Finding(
                     "existing.credentials",
                     "cluster",
                     "fail",
-                    f"the kubeconfig's certificates or token cannot be used: {error}",
+                    "the kubeconfig's user or cluster entry cannot be used "
+                    f"({type(error).__name__}: a field is missing or malformed)",
                     "re-export the kubeconfig from the cluster",
                 ),
             ]
@@ -311,6 +356,8 @@ def _get(connection: Connection, key: str) -> tuple[int, Any] | OSError:
         return connection.get(API_PATHS[key])
     except (OSError, ssl.SSLError) as error:
         return error
+    except (ValueError, http.client.HTTPException) as error:
+        return OSError(f"the request could not be sent ({type(error).__name__})")
 
 
 def _api(answer: tuple[int, Any] | OSError, server: str) -> Finding:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import ipaddress
 import re
 from collections import Counter
@@ -15,6 +17,57 @@ from .base import Cidr, DnsLabel, ExistingFile, IpAddress, Port, Problem, Strict
 Role = Literal["control-plane", "worker"]
 Cni = Literal["calico", "cilium", "flannel"]
 ApiLoadBalancer = Literal["kube-vip", "external"]
+
+# Key types OpenSSH and pulumi-command (golang.org/x/crypto/ssh) accept as host keys.
+_HOST_KEY_TYPES = frozenset(
+    {
+        "ssh-ed25519",
+        "ssh-rsa",
+        "ecdsa-sha2-nistp256",
+        "ecdsa-sha2-nistp384",
+        "ecdsa-sha2-nistp521",
+        "sk-ssh-ed25519@openssh.com",
+        "sk-ecdsa-sha2-nistp256@openssh.com",
+    }
+)
+_SSH_USER = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,31}$")
+
+
+def _host_key(value: str) -> str:
+    """A public key as `ssh-keyscan` or /etc/ssh/ssh_host_*_key.pub print it: `<type> <base64>`
+    (a comment may follow). Checked whole, because a malformed pin would not pin anything: ssh
+    would skip the line and accept whatever key answers."""
+    parts = value.split()
+    if "\n" in value or "\r" in value or len(parts) < 2:
+        raise ValueError(
+            "is not a public key on one line such as 'ssh-ed25519 AAAAC3Nza...' (from "
+            "`ssh-keyscan -t ed25519 <address>` or `hybrid-kube preflight <stack> --pin-host-keys`)"
+        )
+    kind, blob = parts[0], parts[1]
+    if kind not in _HOST_KEY_TYPES:
+        raise ValueError(f"has key type {kind!r}; allowed: {', '.join(sorted(_HOST_KEY_TYPES))}")
+    try:
+        raw = base64.b64decode(blob, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError(f"{kind} key data is not base64") from None
+    # The blob starts with the key type again, as a length-prefixed string (RFC 4253, 6.6).
+    length = int.from_bytes(raw[:4], "big") if len(raw) >= 4 else -1
+    if raw[4 : 4 + length].decode("ascii", "replace") != kind:
+        raise ValueError(f"key data does not hold a {kind} key (a truncated or mixed-up copy?)")
+    return f"{kind} {blob}"
+
+
+def _ssh_user(value: str) -> str:
+    if not _SSH_USER.match(value):
+        raise ValueError(
+            f"{value!r} is not a user name; allowed: up to 32 letters, digits, '_', '.' or '-', "
+            "starting with a letter or '_'"
+        )
+    return value
+
+
+HostKey = Annotated[str, AfterValidator(_host_key)]
+SshUser = Annotated[str, AfterValidator(_ssh_user)]
 
 _HOSTNAME = re.compile(
     r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
@@ -53,9 +106,9 @@ class BastionSettings(StrictModel):
     """A jump host the SSH connections go through (pulumi-command `connection.proxy`)."""
 
     host: str
-    user: str | None = None
+    user: SshUser | None = None
     port: Port = 22
-    host_key: str | None = Field(
+    host_key: HostKey | None = Field(
         default=None,
         description="The bastion's public SSH key (e.g. 'ssh-ed25519 AAAA...'); pins it when set.",
     )
@@ -72,7 +125,7 @@ class SshSettings(StrictModel):
     The key is `hybrid-kube:sshPrivateKey` (secret), else `privateKeyPath`, else the SSH agent.
     """
 
-    user: str = "ubuntu"
+    user: SshUser = "ubuntu"
     port: Port = 22
     private_key_path: ExistingFile | None = None
     bastion: BastionSettings | None = None
@@ -84,7 +137,7 @@ class HostSettings(StrictModel):
     name: DnsLabel
     address: IpAddress
     role: Role
-    host_key: str | None = Field(
+    host_key: HostKey | None = Field(
         default=None,
         description="The host's public SSH key (e.g. 'ssh-ed25519 AAAA...'); pins it when set.",
     )
