@@ -20,6 +20,9 @@ FINDINGS = [
     Finding("existing.storage", "storage", "warn", "two default classes", "keep one"),
 ]
 
+# A well-formed ed25519 public key (the settings check the key data).
+PINNED_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC"
+
 
 def existing_project(tmp_path):
     project = broken_project(tmp_path)
@@ -95,7 +98,7 @@ def test_unpinned_hosts_and_bastion_are_warned_about():
             "name": "cp1",
             "address": "10.0.0.11",
             "role": "control-plane",
-            "hostKey": "ssh-ed25519 A",
+            "hostKey": PINNED_KEY,
         },
         {"name": "w2", "address": "10.0.0.22", "role": "worker"},
     ]
@@ -108,5 +111,5 @@ def test_unpinned_hosts_and_bastion_are_warned_about():
     assert "hybrid-kube preflight <stack> --pin-host-keys" in message
     assert bastion_path == ("ssh", "bastion", "hostKey")
     for host in hosts:
-        host["hostKey"] = "ssh-ed25519 A"
+        host["hostKey"] = PINNED_KEY
     assert KubeadmSettings.model_validate({"hosts": hosts}).warnings == []

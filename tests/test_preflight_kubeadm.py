@@ -3,8 +3,11 @@
 Two session-scoped sshd instances (own config, host keys, authorized keys, pid file, all in a
 temporary folder) stand in for hosts: `good`, whose `sudo` works, and `nosudo`, whose `sudo` says
 that a password is required (a stub `sudo` first on PATH through sshd's `SetEnv`, since the
-tests log in as root where no real sudo is installed). A closed port is a free port nobody
-listens on. Every server is stopped at the end.
+tests log in as root where no real sudo is installed). `ping`, `ip` and `curl` are stubs on both
+(no packet leaves loopback; the addresses and answers they give are TEST-NET-1, 192.0.2.0/24):
+on `good` they answer as described at `NETWORK_STUBS`, on `nosudo` they are missing (the
+shell's "not found", exit 127). The TCP probes between hosts are real, to the servers' ports on
+127.0.0.1. A closed port is a free port nobody listens on. Every server is stopped at the end.
 """
 
 from __future__ import annotations
@@ -27,14 +30,22 @@ from components.preflight.kubeadm import (
     REMOTE_SCRIPT,
     SUPPORTED_OS,
     HostFacts,
+    NetworkPlan,
+    Target,
+    address_finding,
+    answers,
     cross_host_findings,
     fingerprint,
     host_findings,
     listening_ports,
+    parse_curl,
+    parse_neigh,
     parse_probes,
     pin_host_keys,
+    reach_finding,
+    run_network,
 )
-from components.settings.kubeadm import HostSettings
+from components.settings.kubeadm import HostSettings, KubeadmSettings
 from components.stackfile import PROJECT_ROOT
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
@@ -46,7 +57,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _start_sshd(folder: Path, sudo_stub: str) -> tuple[subprocess.Popen, int, str]:
+def _start_sshd(folder: Path, stubs_text: dict[str, str]) -> tuple[subprocess.Popen, int, str]:
     folder.mkdir()
     subprocess.run(
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "host_ed25519")],
@@ -54,8 +65,9 @@ def _start_sshd(folder: Path, sudo_stub: str) -> tuple[subprocess.Popen, int, st
     )
     stubs = folder / "bin"
     stubs.mkdir()
-    (stubs / "sudo").write_text(sudo_stub, encoding="utf-8")
-    (stubs / "sudo").chmod(0o755)
+    for name, text in stubs_text.items():
+        (stubs / name).write_text(text, encoding="utf-8")
+        (stubs / name).chmod(0o755)
     port = _free_port()
     (folder / "sshd_config").write_text(
         f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {folder / 'host_ed25519'}\n"
@@ -87,6 +99,36 @@ def _start_sshd(folder: Path, sudo_stub: str) -> tuple[subprocess.Popen, int, st
 
 GOOD_SUDO = '#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n'
 NO_SUDO = "#!/bin/sh\necho 'sudo: a password is required' >&2\nexit 1\n"
+MISSING = '#!/bin/sh\necho "sh: 1: ${0##*/}: not found" >&2\nexit 127\n'
+VIP_ANSWERS_PING = "192.0.2.66"
+ARP_ONLY = "192.0.2.77"
+NETWORK_STUBS = {
+    # Nothing is sent anywhere: 192.0.2.66 "answers" ping; 192.0.2.77 answers only ARP (STALE).
+    "ping": f"""#!/bin/sh
+for a in "$@"; do addr=$a; done
+if [ "$addr" = {VIP_ANSWERS_PING} ]; then echo "64 bytes from $addr: icmp_seq=1"; exit 0; fi
+echo "1 packets transmitted, 0 received, 100% packet loss"; exit 1
+""",
+    "ip": f"""#!/bin/sh
+[ "$1 $2" = "neigh show" ] || {{ echo "stub ip: unexpected $*" >&2; exit 2; }}
+case "$3" in
+  {ARP_ONLY}) echo "$3 dev eth0 lladdr 52:54:00:00:00:77 STALE" ;;
+  *) echo "$3 dev eth0  FAILED" ;;
+esac
+""",
+    # pkgs.k8s.io does not resolve; the others answer. Any other URL is a test failure.
+    "curl": """#!/bin/sh
+for a in "$@"; do url=$a; done
+case "$url" in
+  https://pkgs.k8s.io/core:/stable:/v1.35/deb/Release.key)
+    echo "curl: (6) Could not resolve host: pkgs.k8s.io" >&2; printf '000\n'; exit 6 ;;
+  https://registry.k8s.io/v2/) printf '401\n' ;;
+  https://download.docker.com/linux/debian/gpg|https://download.docker.com/linux/ubuntu/gpg)
+    printf '200\n' ;;
+  *) echo "stub curl: unexpected $*" >&2; exit 99 ;;
+esac
+""",
+}
 
 
 @pytest.fixture(scope="session")
@@ -103,8 +145,13 @@ def sshd(tmp_path_factory):
     servers = []
     try:
         found = {"key": root / "client"}
-        for name, stub in (("good", GOOD_SUDO), ("nosudo", NO_SUDO)):
-            server, port, host_key = _start_sshd(root / name, stub)
+        missing = dict.fromkeys(NETWORK_STUBS, MISSING)
+        servers_stubs = (
+            ("good", {"sudo": GOOD_SUDO, **NETWORK_STUBS}),
+            ("nosudo", {"sudo": NO_SUDO, **missing}),
+        )
+        for name, stubs in servers_stubs:
+            server, port, host_key = _start_sshd(root / name, stubs)
             servers.append(server)
             found[name] = (port, host_key)
     except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
@@ -117,8 +164,17 @@ def sshd(tmp_path_factory):
         server.wait(timeout=5)
 
 
-def project(tmp_path: Path, hosts: list[dict], key: Path, port: int, **ssh) -> Path:
-    """A project folder with one stack `lab` whose hosts are on 127.0.0.1."""
+def project(
+    tmp_path: Path,
+    hosts: list[dict],
+    key: Path,
+    port: int,
+    cluster: dict | None = None,
+    platform: dict | None = None,
+    **ssh,
+) -> Path:
+    """A project folder with one stack `lab` whose hosts are on 127.0.0.1 (`cluster`: more keys
+    of `kubeadm`)."""
     (tmp_path / "stacks").mkdir()
     shutil.copy(PROJECT_ROOT / "Pulumi.yaml", tmp_path / "Pulumi.yaml")
     lines = [
@@ -134,7 +190,8 @@ def project(tmp_path: Path, hosts: list[dict], key: Path, port: int, **ssh) -> P
         *(f"      {k}: {json.dumps(v)}" for k, v in ssh.items()),
         "    hosts:  # the machines",
         *(f"      - {json.dumps(h)}  # host {h['name']}" for h in hosts),
-        "  hybrid-kube:platform: {loadBalancer: false}",
+        *(f"    {k}: {json.dumps(v)}" for k, v in (cluster or {}).items()),
+        f"  hybrid-kube:platform: {json.dumps(platform or {'loadBalancer': False})}",
     ]
     (tmp_path / "stacks" / "Pulumi.lab.yaml").write_text("\n".join(lines) + "\n", "utf-8")
     return tmp_path
@@ -241,6 +298,94 @@ def test_pin_host_keys_writes_the_keys_and_keeps_comments(sshd, tmp_path, capsys
     assert by_check(findings, "cp1")["ssh.host_key"]["status"] == "ok"
 
 
+def test_network_checks_run_on_the_host_with_the_fix(sshd, tmp_path, capsys):
+    """The bootstrap host checks the VIP and both ends of the MetalLB range and its outbound
+    reach; every answer comes from the stubs on the host (nothing leaves loopback)."""
+    port, _ = sshd["good"]
+    cluster = {
+        "controlPlaneEndpoint": VIP_ANSWERS_PING,
+        "loadBalancerAddresses": [f"192.0.2.70-{ARP_ONLY}"],
+    }
+    folder = project(tmp_path, [CP], sshd["key"], port, cluster, {"loadBalancer": True})
+    code, findings, err = preflight(folder, capsys)
+    checks = by_check(findings, "cp1")
+    metallb = [f for f in findings if f["check"] == "addresses.metallb"]
+    assert code == 1
+    vip = checks["addresses.vip"]
+    assert (vip["status"], vip["reason"]) == (
+        "fail",
+        f"{VIP_ANSWERS_PING} (controlPlaneEndpoint) answers ping from cp1, before the cluster "
+        "exists",
+    )
+    assert "controlPlaneEndpoint a free address" in vip["fix"]
+    assert [(f["status"], f["reason"].split(" (")[0]) for f in metallb] == [
+        ("ok", "192.0.2.70"),
+        ("warn", ARP_ONLY),
+    ]
+    assert "answers ARP though not ping (ip neigh: 52:54:00:00:00:77 STALE)" in metallb[1]["reason"]
+    outbound = checks["host.outbound"]
+    assert outbound["status"] == "warn"
+    assert outbound["reason"].startswith(
+        "cannot reach https://pkgs.k8s.io/core:/stable:/v1.35/deb/Release.key "
+        "(curl: (6) Could not resolve host: pkgs.k8s.io); reaches "
+    )
+    assert "registry.k8s.io (HTTP 401)" in outbound["reason"]
+    os_id = re.search(r"^ID=(.*)$", Path("/etc/os-release").read_text(), re.M).group(1)
+    docker = "download.docker.com (HTTP 200)" in outbound["reason"]
+    assert docker == (os_id.strip('"') in ("debian", "ubuntu"))
+    assert "fix its DNS" in outbound["fix"]
+    assert "hosts.reach" not in checks  # a single host has no peers
+    assert "cp1: checking the network (" in err
+
+
+def test_missing_curl_and_ping_are_warnings_not_failures(sshd, tmp_path, capsys):
+    port, _ = sshd["nosudo"]  # its curl, ping and ip are "not found"
+    cluster = {"controlPlaneEndpoint": VIP_ANSWERS_PING}
+    _, findings, _ = preflight(project(tmp_path, [CP], sshd["key"], port, cluster), capsys)
+    checks = by_check(findings, "cp1")
+    assert checks["host.outbound"]["status"] == "warn"
+    assert checks["host.outbound"]["reason"] == "not checked (no curl)"
+    assert "installs curl" in checks["host.outbound"]["fix"]
+    vip = checks["addresses.vip"]
+    assert vip["status"] == "warn"
+    assert "not checked (no ping) on cp1" in vip["reason"]
+    assert "addresses.metallb" not in checks  # platform.loadBalancer is off
+
+
+def test_hosts_open_tcp_to_their_peers_on_loopback(sshd, tmp_path):
+    """The probe a host runs against its peers, against the fixture servers' real ports: the
+    other server's port opens; a free port is refused."""
+    port, _ = sshd["good"]
+    other, _ = sshd["nosudo"]
+    closed = _free_port()
+    settings = KubeadmSettings.model_validate(
+        {"ssh": {"user": "root", "port": port, "privateKeyPath": str(sshd["key"])}, "hosts": [CP]}
+    )
+    host = settings.hosts[0]
+    item = kubeadm._check_host(settings, host, tmp_path, sshd["key"], 35, lambda _: None)
+    assert item.probes  # logged in; the session's known_hosts and config stay for the next one
+    targets = [
+        Target("self", "127.0.0.1", port, "SSH", False),
+        Target("peer", "127.0.0.1", other, "SSH", False),
+        Target("peer", "127.0.0.1", closed, "kubelet", True),
+    ]
+    config = tmp_path / "cp1" / "ssh_config"
+    probes, problems = run_network(settings, host, config, NetworkPlan(targets=targets))
+    assert problems == []
+    found = reach_finding("cp1", targets, probes)
+    assert found.status == "fail"  # a node's kubelet port
+    assert found.reason == (
+        f"cannot open TCP to peer 127.0.0.1:{closed} (kubelet): connection refused (nothing "
+        "listens, or a firewall rejects it)"
+    )
+    assert "Ports and firewall" in found.fix
+    opened = reach_finding("cp1", targets[:2], probes)
+    assert (opened.status, opened.reason) == ("ok", f"opens TCP to self:{port}, peer:{other}")
+    ssh_only = reach_finding("cp1", [Target("peer", "127.0.0.1", closed, "SSH", False)], probes)
+    assert ssh_only.status == "warn"
+    assert "does not need SSH between the hosts" in ssh_only.fix
+
+
 # -- the stack-file edit ---------------------------------------------------------------------------
 
 BLOCK_STACK = """\
@@ -304,20 +449,82 @@ FORBIDDEN = re.compile(
     r"\breboot\b|\bshutdown\b|\bswapoff\b|\bmodprobe\b|\bsysctl\b|\bln\b|\binstall\b|\bbash\b|"
     r"\bsh\b|\beval\b|\bexec\b|`|\$\(|[;&|<]|>"
 )
+ALLOWED_SHAPES = {
+    # bash's TCP connect: `:` (does nothing) with its stdin opened from /dev/tcp, which only
+    # connects; `timeout` ends it. This exact shape is the one use of `bash` and `<` allowed.
+    "tcp": re.compile(r"timeout 3 bash -c ': </dev/tcp/[0-9a-f.:]+/[0-9]+'"),
+}
+CURL_WRITES = re.compile(
+    r"\s-[A-Za-z]*[OTXdFKDc]\b|-o (?!/dev/null )|--(output|remote-name|upload-file|data|form|"
+    r"request|config|dump-header|cookie-jar|trace|stderr|json)"
+)
+"""curl flags that write a file, upload or send data (`-o /dev/null` is the only output)."""
+SAMPLE = {"url": "https://registry.k8s.io/v2/", "address": "192.0.2.1", "port": 22}
+
+
+def _filled(name: str, command: str) -> str:
+    values = {k: v for k, v in SAMPLE.items() if "{" + k + "}" in command.replace("%{", "")}
+    return kubeadm.probe(name, "x", **values)[1]
 
 
 def test_every_remote_command_only_reads():
     assert len({name for name, _ in PROBES}) == len(PROBES)
-    for name, command in PROBES:
+    for name, template in PROBES:
+        command = _filled(name, template)
+        shape = ALLOWED_SHAPES.get(name)
+        if shape is not None:
+            assert shape.fullmatch(command), (name, command)
+            command = shape.sub("", command)
         assert not FORBIDDEN.search(command), (name, command)
-    # The script is the probes plus echo markers, `2>&1` and `$?`, nothing else.
-    glue = REMOTE_SCRIPT
-    for _, command in PROBES:
-        glue = glue.replace(command, "", 1)
-    glue = glue.replace("2>&1", "").replace('"$?"', "").replace("$?", "")
-    words = set(re.findall(r"[A-Za-z_][\w-]*", glue)) - {"export", "LC_ALL", "C", "echo", "rc"}
-    assert words <= {n for n, _ in PROBES} | {"hybrid-kube-preflight"}, words
-    assert ">" not in glue.replace("2>&1", "")
+        if command.startswith("curl "):
+            assert not CURL_WRITES.search(command.replace("-w '%{http_code}\\n'", "")), command
+        if command.startswith("ip "):
+            assert command.startswith("ip neigh show "), command
+
+
+def _segments(remote: str) -> list[tuple[str, str]]:
+    """A script -> its (name, command) pairs; fails unless it is the probes plus the glue."""
+    mark = re.escape(kubeadm.MARK)
+    step = re.compile(rf"echo '{mark}([\w.:-]+)'; (.+?) 2>&1; echo \"{mark}rc=\$\?\";( |$)")
+    assert remote.startswith("export LC_ALL=C; ")
+    rest, found = remote.removeprefix("export LC_ALL=C; "), []
+    while rest:
+        match = step.match(rest)
+        assert match, rest[:200]
+        found.append((match.group(1), match.group(2)))
+        rest = rest[match.end() :]
+    return found
+
+
+def _template_pattern(template: str) -> re.Pattern:
+    pattern = re.escape(template)
+    for key, value in (("url", r"https://\S+"), ("address", r"[0-9a-f.:]+"), ("port", r"\d+")):
+        pattern = pattern.replace(re.escape("{" + key + "}"), value)
+    return re.compile(pattern)
+
+
+def test_every_script_is_the_probes_and_nothing_else():
+    """The scripts the sessions run are built from `PROBES` only, with checked values."""
+    templates = dict(PROBES)
+    plan = NetworkPlan(
+        urls=kubeadm.outbound_urls("1.35", "ubuntu"),
+        addresses=[kubeadm.Address("192.0.2.9", "vip", "controlPlaneEndpoint")],
+        targets=[Target("cp2", "192.0.2.12", 6443, "kube-apiserver", True)],
+    )
+    for remote in (REMOTE_SCRIPT, kubeadm.script(plan.probes())):
+        for tag, command in _segments(remote):
+            name = tag.split(":")[0]
+            assert _template_pattern(templates[name]).fullmatch(command), (tag, command)
+    assert {n for n, _ in _segments(REMOTE_SCRIPT)} == {
+        n for n, _ in PROBES if n not in kubeadm.NETWORK_PROBES
+    }
+    for bad in ({"address": "192.0.2.1; reboot"}, {"address": "$(id)"}, {"port": 0}):
+        with pytest.raises(ValueError):
+            kubeadm.probe("tcp", "x", **{**{"address": "192.0.2.1", "port": 22}, **bad})
+    with pytest.raises(ValueError, match="OUTBOUND_URLS"):
+        kubeadm.probe("outbound", "x", url="https://example.com/")
+    with pytest.raises(ValueError, match="unfilled"):
+        kubeadm.probe("ping", "x")
 
 
 def test_supported_os_matches_prepare_sh():
@@ -380,3 +587,130 @@ def test_probe_output_is_split_by_marker():
     mark = kubeadm.MARK
     out = f"{mark}os\nID=debian\n{mark}rc=0\n{mark}sudo\nsudo: no\n{mark}rc=1\n"
     assert parse_probes(out) == {"os": (0, "ID=debian"), "sudo": (1, "sudo: no")}
+
+
+# -- the network checks' parsing -------------------------------------------------------------------
+
+
+def test_curl_output_is_read_as_an_http_answer_or_the_error():
+    assert parse_curl(0, "404") == ("404", "")  # any HTTP answer proves the reach
+    resolve = "curl: (6) Could not resolve host: pkgs.k8s.io\n000"
+    assert parse_curl(6, resolve) == (None, "curl: (6) Could not resolve host: pkgs.k8s.io")
+    assert parse_curl(28, "000\ncurl: (28) Connection timed out after 5001 ms")[0] is None
+    assert parse_curl(7, "000") == (None, "exit code 7")
+    urls = kubeadm.outbound_urls("1.34", "debian")
+    assert [u for _, u in urls] == [
+        "https://pkgs.k8s.io/core:/stable:/v1.34/deb/Release.key",
+        "https://download.docker.com/linux/debian/gpg",
+        "https://registry.k8s.io/v2/",
+    ]
+    assert len(kubeadm.outbound_urls("1.34", "centos")) == 2  # prepare.sh refuses it anyway
+    probes = {
+        "outbound:pkgs.k8s.io": (0, "403"),
+        "outbound:download.docker.com": (28, "curl: (28) Connection timed out\n000"),
+        "outbound:registry.k8s.io": (60, "curl: (60) SSL certificate problem\n000"),
+    }
+    found = kubeadm.outbound_finding("w1", urls, probes)
+    assert found.status == "warn"
+    assert "reaches pkgs.k8s.io (HTTP 403)" in found.reason
+    assert "TCP 443" in found.fix and "CA certificate" in found.fix
+    probes = {f"outbound:{label}": (0, "200") for label, _ in urls}
+    assert kubeadm.outbound_finding("w1", urls, probes).status == "ok"
+
+
+def test_ping_and_the_arp_table_tell_whether_an_address_answers():
+    assert parse_neigh("192.0.2.5 dev eth0 lladdr 52:54:00:ab:cd:ef REACHABLE") == (
+        "52:54:00:ab:cd:ef",
+        "REACHABLE",
+    )
+    assert parse_neigh("192.0.2.5 dev eth0 lladdr 52:54:00:ab:cd:ef router STALE")[1] == "STALE"
+    for silent in ("", "192.0.2.5 dev eth0  FAILED", "192.0.2.5 dev eth0  INCOMPLETE"):
+        assert parse_neigh(silent) is None
+    a = "192.0.2.5"
+    loss = (1, "1 packets transmitted, 0 received, 100% packet loss")
+    arp = (0, f"{a} dev eth0 lladdr 52:54:00:ab:cd:ef REACHABLE")
+    assert answers(a, {f"ping:{a}": (0, "64 bytes"), f"neigh:{a}": (0, "")})[0] is True
+    assert answers(a, {f"ping:{a}": loss, f"neigh:{a}": arp})[0] is True
+    assert answers(a, {f"ping:{a}": loss, f"neigh:{a}": (0, "")}) == (
+        False,
+        "no answer to ping or ARP",
+    )
+    assert answers(a, {f"ping:{a}": (127, "not found"), f"neigh:{a}": arp})[0] is None
+
+
+def test_the_vip_may_answer_only_once_the_cluster_exists():
+    a = "192.0.2.5"
+    vip = kubeadm.Address(a, "vip", "controlPlaneEndpoint")
+    lb = kubeadm.Address(a, "metallb", "loadBalancerAddresses[0] 192.0.2.5/32, only address")
+    answering = {f"ping:{a}": (0, "64 bytes"), f"neigh:{a}": (0, "")}
+    silent = {f"ping:{a}": (1, ""), f"neigh:{a}": (0, "")}
+    assert address_finding("cp1", vip, False, answering).status == "fail"
+    assert address_finding("cp1", vip, True, answering).status == "ok"  # kube-vip itself
+    assert address_finding("cp1", vip, False, silent).status == "ok"
+    assert address_finding("cp1", vip, True, silent).status == "warn"  # kube-vip not holding it
+    assert address_finding("cp1", lb, False, answering).status == "warn"
+    assert "perhaps a Service" in address_finding("cp1", lb, True, answering).reason
+    assert address_finding("cp1", lb, False, silent).status == "ok"
+
+
+def test_tcp_results_and_which_ports_are_tried():
+    assert kubeadm.parse_tcp(0, "") is None
+    assert "no answer within 3s" in kubeadm.parse_tcp(124, "")
+    refused = "bash: connect: Connection refused\nbash: line 1: /dev/tcp/192.0.2.1/1: Connection"
+    assert kubeadm.parse_tcp(1, refused).startswith("connection refused")
+    missing = {"tcp:w1:22": (127, "timeout: not found")}
+    ssh = [Target("w1", "192.0.2.2", 22, "SSH", False)]
+    assert "not checked" in reach_finding("cp1", ssh, missing).reason
+    settings = KubeadmSettings.model_validate(
+        {
+            "hosts": [
+                {"name": "cp1", "address": "192.0.2.11", "role": "control-plane"},
+                {"name": "cp2", "address": "192.0.2.12", "role": "control-plane"},
+                {"name": "cp3", "address": "192.0.2.13", "role": "control-plane"},
+                {"name": "w1", "address": "192.0.2.21", "role": "worker"},
+            ],
+            "controlPlaneEndpoint": "192.0.2.10",
+        }
+    )
+    node = {"node": (0, "")}
+    known = {"cp1": facts("cp1", "control-plane"), "w1": facts("w1")}
+    known["cp1"].probes, known["w1"].probes = node, node  # cp1 and w1 are nodes; cp2 is new
+    cp2 = next(h for h in settings.hosts if h.name == "cp2")
+    assert [t.tag for t in kubeadm.peer_targets(settings, cp2, known)] == [
+        "cp1:22", "cp1:6443", "cp1:10250", "cp3:22", "w1:22", "w1:10250",
+    ]  # fmt: skip
+
+
+def test_network_plans_probe_addresses_from_the_bootstrap_host_only():
+    from components.settings import load_settings
+
+    hosts = [
+        {"name": "cp1", "address": "192.0.2.11", "role": "control-plane"},
+        {"name": "w1", "address": "192.0.2.21", "role": "worker"},
+    ]
+    raw = {
+        "target": "kubeadm",
+        "kubernetesVersion": "1.35",
+        "kubeadm": {
+            "hosts": hosts,
+            "controlPlaneEndpoint": "192.0.2.10",
+            "loadBalancerAddresses": ["192.0.2.200/30"],
+        },
+        "platform": {"loadBalancer": True},
+    }
+    settings = load_settings(raw, {})
+    cp1 = facts("cp1", "control-plane", os='ID=ubuntu\nVERSION_ID="24.04"')
+    w1 = facts("w1", os='ID=debian\nVERSION_ID="12"')
+    plans = kubeadm.network_plans(settings, [cp1, w1, facts("w2")])
+    assert [a.address for a in plans["cp1"].addresses] == [
+        "192.0.2.10",
+        "192.0.2.200",
+        "192.0.2.203",
+    ]
+    assert plans["w1"].addresses == []
+    assert "https://download.docker.com/linux/debian/gpg" in dict(plans["w1"].urls).values()
+    assert set(plans) == {"cp1", "w1"}  # w2 did not answer: no network session
+    assert [t.tag for t in plans["w1"].targets] == ["cp1:22"]
+    off = load_settings({**raw, "platform": {"loadBalancer": False}}, {})
+    assert [a.kind for a in kubeadm.address_checks(off)] == ["vip"]
+    assert plans["cp1"].timeout() > kubeadm.SESSION_TIMEOUT + 6 * 3

@@ -5,13 +5,16 @@ One SSH session per host runs `REMOTE_SCRIPT`, built only from the read-only com
 client does the connecting, with a generated `ssh_config` (BatchMode, ConnectTimeout, ProxyJump
 for the bastion) and a generated known_hosts file per host: a pinned `hostKey` is the only key
 accepted for its host; an unpinned host's key is accepted on first use and shown, so that it can
-be compared and pinned (`--pin-host-keys`). No traffic goes anywhere but the stack's hosts (and
-bastion); the VIP and MetalLB addresses are not probed from here.
+be compared and pinned (`--pin-host-keys`). No traffic goes from this machine anywhere but the
+stack's hosts (and bastion): the network probes run on the hosts, in a second session per host
+once every host's facts are in (`NetworkPlan`).
 
 What is checked, per host: reachable and authenticated; host key (pinned, matching); `sudo -n
 true`; the OS prepare.sh supports; CPUs and memory against kubeadm's minimums; swap; cgroup v2;
-the ports the cluster needs are free. Across the hosts: hostname, MAC addresses and product_uuid
-unique; clocks within `MAX_SKEW_SECONDS` of each other.
+the ports the cluster needs are free; outbound HTTPS to `OUTBOUND_URLS`; TCP to the other hosts
+(SSH port; 6443 and 10250 where the peer is a node). From the bootstrap control plane: the
+kube-vip VIP and the ends of each MetalLB range do not answer yet. Across the hosts: hostname,
+MAC addresses and product_uuid unique; clocks within `MAX_SKEW_SECONDS` of each other.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import ipaddress
 import json
 import re
 import shlex
@@ -53,14 +57,77 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("product_uuid", "sudo -n cat /sys/class/dmi/id/product_uuid"),
     ("node", "test -e /etc/kubernetes/kubelet.conf"),
     ("listening", "ss -Hltn"),
+    # The network probes (a second session, once every host's facts are in): templates whose
+    # `{url}`, `{address}` and `{port}` only `probe()` fills, with validated, quoted values.
+    ("outbound", "curl -sS -o /dev/null -w '%{http_code}\\n' --max-time 5 {url}"),
+    ("ping", "ping -c1 -W1 {address}"),
+    ("neigh", "ip neigh show {address}"),
+    ("tcp", "timeout 3 bash -c ': </dev/tcp/{address}/{port}'"),
 )
 """Every command preflight runs on a host, by name: each only reads. Their output is separated by
-`MARK` lines; `2>&1` is the only redirection (stderr into the same stream)."""
+`MARK` lines; `2>&1` is the only redirection (stderr into the same stream). `tcp` opens (and at
+once closes) a TCP connection: `: </dev/tcp/...` is bash's connect, reading nothing."""
+
+NETWORK_PROBES = ("outbound", "ping", "neigh", "tcp")
+PROBE_SECONDS = {"outbound": 6, "ping": 2, "neigh": 1, "tcp": 4}
+"""Each network probe's worst case (curl --max-time 5, ping -W1, timeout 3), for the session's
+timeout."""
+OUTBOUND_URLS = (
+    ("pkgs.k8s.io", "https://pkgs.k8s.io/core:/stable:/v{minor}/deb/Release.key"),
+    ("download.docker.com", "https://download.docker.com/linux/{os_id}/gpg"),
+    ("registry.k8s.io", "https://registry.k8s.io/v2/"),
+)
+"""What prepare.sh fetches (lib.sh use_kubernetes_repo, prepare.sh install_containerd_package) and
+where kubeadm pulls the control-plane images from (its default imageRepository). Any HTTP answer
+proves the reach; `{minor}` is the stack's ("1.35"), `{os_id}` the host's (`ID` of os-release)."""
 
 MARK = "@@hybrid-kube-preflight@@"
-REMOTE_SCRIPT = "export LC_ALL=C; " + " ".join(
-    f"echo '{MARK}{name}'; {command} 2>&1; echo \"{MARK}rc=$?\";" for name, command in PROBES
-)
+_PLACEHOLDER = re.compile(r"(?<!%)\{(url|address|port)\}")
+_TAG = re.compile(r"^[A-Za-z0-9_.:-]+$")
+
+
+def script(probes: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> str:
+    """The one shell line a session runs: each command between `MARK` lines, nothing else."""
+    for name, _ in probes:
+        assert _TAG.match(name), name
+    return "export LC_ALL=C; " + " ".join(
+        f"echo '{MARK}{name}'; {command} 2>&1; echo \"{MARK}rc=$?\";" for name, command in probes
+    )
+
+
+REMOTE_SCRIPT = script([(n, c) for n, c in PROBES if n not in NETWORK_PROBES])
+
+
+def probe(name: str, tag: str, **values: str | int) -> tuple[str, str]:
+    """(`name:tag`, the `PROBES` template `name` filled with `values`), each value validated:
+    `address` an IP address, `port` 1-65535, `url` one of `OUTBOUND_URLS`; quoted with shlex."""
+    command = dict(PROBES)[name]
+    for key, value in values.items():
+        if key == "address":
+            text = shlex.quote(str(ipaddress.ip_address(str(value))))
+        elif key == "port":
+            if not (isinstance(value, int) and 1 <= value <= 65535):
+                raise ValueError(f"port {value!r} is not 1-65535")
+            text = str(value)
+        elif key == "url":
+            if not any(re.fullmatch(_url_pattern(u), str(value)) for _, u in OUTBOUND_URLS):
+                raise ValueError(f"{value!r} is not one of OUTBOUND_URLS")
+            text = shlex.quote(str(value))
+        else:
+            raise ValueError(f"no placeholder {key!r}")
+        command = command.replace("{" + key + "}", text)
+    if _PLACEHOLDER.search(command):
+        raise ValueError(f"{name}: unfilled {command!r}")
+    return f"{name}:{tag}", command
+
+
+def _url_pattern(template: str) -> str:
+    return (
+        re.escape(template)
+        .replace(re.escape("{minor}"), r"1\.\d{1,3}")
+        .replace(re.escape("{os_id}"), "(ubuntu|debian)")
+    )
+
 
 # -- what the checks compare against ---------------------------------------------------------------
 
@@ -130,6 +197,7 @@ def collect(
                     sorted(kubeadm.hosts, key=lambda h: h.name),
                 )
             )
+        findings_by_host = _network(settings, facts, Path(work), progress)
     keys = {f.host.name: f.key for f in facts if f.key}
     bastion = next((f.bastion_key for f in facts if f.bastion_key), None)
     if kubeadm.ssh.bastion is not None:
@@ -137,9 +205,51 @@ def collect(
         if bastion:
             keys[BASTION] = bastion
     for item in facts:
-        findings += item.findings
+        findings += item.findings + findings_by_host.get(item.host.name, [])
     findings += cross_host_findings(facts)
     return findings, keys
+
+
+def _network(
+    settings: Settings, facts: list[HostFacts], work: Path, progress: Progress
+) -> dict[str, list[Finding]]:
+    """The network sessions of the hosts that answered, in parallel: findings by host name."""
+    kubeadm = settings.kubeadm
+    assert kubeadm is not None
+    plans = network_plans(settings, facts)
+    answered = [f for f in facts if f.host.name in plans]
+    found: dict[str, list[Finding]] = {}
+    bootstrap = kubeadm.bootstrap_control_plane.name
+    if bootstrap not in plans and address_checks(settings):
+        found[bootstrap] = [
+            Finding(
+                "addresses.vip" if kubeadm.kube_vip_address else "addresses.metallb",
+                bootstrap,
+                "warn",
+                "the VIP and loadBalancerAddresses were not checked: they are probed from the "
+                f"bootstrap control plane {bootstrap}, which did not answer",
+                "see its ssh.reachable finding",
+            )
+        ]
+
+    def one(item: HostFacts) -> list[Finding]:
+        plan = plans[item.host.name]
+        progress(f"{item.host.name}: checking the network ({len(plan.probes())} probes) ...")
+        config = work / item.host.name / "ssh_config"
+        probes, problems = run_network(kubeadm, item.host, config, plan)
+        result = problems or network_findings(item, plan, probes)
+        counts = Counter(f.status for f in result)
+        progress(
+            f"{item.host.name}: network {counts['ok']} ok, {counts['warn']} warn, "
+            f"{counts['fail']} fail"
+        )
+        return result
+
+    if answered:
+        with ThreadPoolExecutor(max_workers=min(8, len(answered))) as pool:
+            for item, result in zip(answered, pool.map(one, answered), strict=True):
+                found.setdefault(item.host.name, []).extend(result)
+    return found
 
 
 BASTION = "(bastion)"
@@ -297,21 +407,9 @@ def _check_host(
     known_hosts.write_text("".join(f"{line}\n" for line in pinned if line), encoding="utf-8")
     config = folder / "ssh_config"
     config.write_text(ssh_config(kubeadm, known_hosts, key_file), encoding="utf-8")
-    command = [
-        "ssh", "-F", str(config), "-T", "-p", str(port), "-l", kubeadm.ssh.user,
-        *jump_option(kubeadm), "--", host.address, REMOTE_SCRIPT,
-    ]  # fmt: skip
     started = time.time()
-    try:
-        result = subprocess.run(
-            command,
-            capture_output=True,
-            text=True,
-            timeout=SESSION_TIMEOUT,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except subprocess.TimeoutExpired:
+    result = run_session(kubeadm, host, config, REMOTE_SCRIPT, SESSION_TIMEOUT)
+    if result is None:
         facts.findings.append(
             Finding(
                 "ssh.reachable",
@@ -350,6 +448,27 @@ def _check_host(
     counts = Counter(f.status for f in facts.findings)
     progress(f"{host.name}: {counts['ok']} ok, {counts['warn']} warn, {counts['fail']} fail")
     return facts
+
+
+def run_session(
+    kubeadm: KubeadmSettings, host: HostSettings, config: Path, remote: str, timeout: float
+) -> subprocess.CompletedProcess[str] | None:
+    """One SSH session on `host` running `remote` (a `script()`); None when it timed out."""
+    command = [
+        "ssh", "-F", str(config), "-T", "-p", str(kubeadm.ssh.port), "-l", kubeadm.ssh.user,
+        *jump_option(kubeadm), "--", host.address, remote,
+    ]  # fmt: skip
+    try:
+        return subprocess.run(
+            command,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return None
 
 
 def parse_probes(stdout: str) -> dict[str, tuple[int, str]]:
@@ -708,6 +827,341 @@ def _skew(answered: list[HostFacts]) -> list[Finding]:
             "run NTP on every host (timedatectl set-ntp true; chrony or systemd-timesyncd)",
         )
     ]
+
+
+# -- the network, from the hosts ------------------------------------------------------------------
+#
+# A second session per host that answered, once every host's facts are in (its OS, and which
+# peers are nodes already): outbound HTTPS to what prepare.sh and the cluster pull from; TCP to
+# the other hosts; and, on the bootstrap control plane, whether the VIP and the MetalLB range
+# already answer. Every probe runs on the hosts; nothing is sent from this machine.
+
+ANSWERING_STATES = ("REACHABLE", "STALE", "DELAY", "PROBE")
+"""`ip neigh` states of an entry whose link-layer address was learnt from an answer (ARP/NDP);
+INCOMPLETE and FAILED mean nobody answered."""
+SUPPORTED_OS_IDS = sorted({os_id for os_id, _ in SUPPORTED_OS})
+TCP_TIMEOUT = 3
+
+
+@dataclass(frozen=True)
+class Target:
+    """A TCP port of another host that a host should be able to open."""
+
+    peer: str
+    address: str
+    port: int
+    service: str
+    required: bool
+    """A node's own listener (fail when closed), not just the SSH port (warn)."""
+
+    @property
+    def tag(self) -> str:
+        return f"{self.peer}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Address:
+    """An address that must be free before the cluster exists: the VIP or a MetalLB range end."""
+
+    address: str
+    kind: str
+    """`vip` or `metallb`."""
+    label: str
+    """Where it comes from, e.g. `controlPlaneEndpoint` or `loadBalancerAddresses[0] ..., first`."""
+
+
+@dataclass
+class NetworkPlan:
+    """What one host's network session probes."""
+
+    urls: list[tuple[str, str]] = field(default_factory=list)
+    """(label, url) from `OUTBOUND_URLS`."""
+    addresses: list[Address] = field(default_factory=list)
+    targets: list[Target] = field(default_factory=list)
+
+    def probes(self) -> list[tuple[str, str]]:
+        found = [probe("outbound", label, url=url) for label, url in self.urls]
+        for item in self.addresses:
+            found.append(probe("ping", item.address, address=item.address))
+            found.append(probe("neigh", item.address, address=item.address))
+        found += [probe("tcp", t.tag, address=t.address, port=t.port) for t in self.targets]
+        return found
+
+    def timeout(self) -> float:
+        """The session's limit: the connection plus every probe's worst case."""
+        return SESSION_TIMEOUT + sum(PROBE_SECONDS[n.split(":")[0]] for n, _ in self.probes())
+
+
+def is_node(facts: HostFacts) -> bool:
+    """The host has joined a cluster already (`/etc/kubernetes/kubelet.conf`)."""
+    return facts.probes.get("node", (1, ""))[0] == 0
+
+
+def outbound_urls(minor: str, os_id: str | None) -> list[tuple[str, str]]:
+    """`OUTBOUND_URLS` for this stack's minor ("1.35") and the host's OS (Docker's repository is
+    per OS; a host on an OS prepare.sh refuses is not asked for it)."""
+    found = []
+    for label, template in OUTBOUND_URLS:
+        if "{os_id}" in template and os_id not in SUPPORTED_OS_IDS:
+            continue
+        found.append((label, template.replace("{minor}", minor).replace("{os_id}", os_id or "")))
+    return found
+
+
+def address_checks(settings: Settings) -> list[Address]:
+    """The VIP kube-vip will announce, and the first and last address of every MetalLB range
+    (while MetalLB is deployed: platform.loadBalancer)."""
+    kubeadm = settings.kubeadm
+    assert kubeadm is not None
+    found = []
+    if kubeadm.kube_vip_address:
+        found.append(Address(kubeadm.kube_vip_address, "vip", "controlPlaneEndpoint"))
+    if settings.platform.load_balancer:
+        for index, value in enumerate(kubeadm.load_balancer_addresses):
+            span = kubeadm.address_ranges[index]
+            ends = {str(span.first): "first", str(span.last): "last"}
+            if len(ends) == 1:
+                ends = {str(span.first): "only"}
+            for address, which in ends.items():
+                label = f"loadBalancerAddresses[{index}] {value}, {which} address"
+                found.append(Address(address, "metallb", label))
+    return found
+
+
+def peer_targets(
+    kubeadm: KubeadmSettings, host: HostSettings, facts: dict[str, HostFacts]
+) -> list[Target]:
+    """Every other host's SSH port; and where the peer is a node already, 6443 (control planes)
+    and 10250 (all): before the cluster exists nothing listens there, so they cannot be tried."""
+    targets = []
+    for peer in sorted(kubeadm.hosts, key=lambda h: h.name):
+        if peer.name == host.name:
+            continue
+        targets.append(Target(peer.name, peer.address, kubeadm.ssh.port, "SSH", False))
+        peer_facts = facts.get(peer.name)
+        if peer_facts is not None and is_node(peer_facts):
+            if peer.role == "control-plane":
+                targets.append(Target(peer.name, peer.address, 6443, "kube-apiserver", True))
+            targets.append(Target(peer.name, peer.address, 10250, "kubelet", True))
+    return targets
+
+
+def network_plans(settings: Settings, facts: list[HostFacts]) -> dict[str, NetworkPlan]:
+    """What each host that answered probes in its network session, by host name."""
+    kubeadm = settings.kubeadm
+    assert kubeadm is not None
+    by_name = {f.host.name: f for f in facts}
+    bootstrap = kubeadm.bootstrap_control_plane.name
+    plans = {}
+    for item in facts:
+        if not item.probes:
+            continue
+        os_id = parse_os_release(item.output("os") or "").get("ID")
+        plans[item.host.name] = NetworkPlan(
+            urls=outbound_urls(settings.kubernetes_minor, os_id),
+            addresses=address_checks(settings) if item.host.name == bootstrap else [],
+            targets=peer_targets(kubeadm, item.host, by_name),
+        )
+    return plans
+
+
+def run_network(
+    kubeadm: KubeadmSettings, host: HostSettings, config: Path, plan: NetworkPlan
+) -> tuple[dict[str, tuple[int, str]], list[Finding]]:
+    """The network session's probe results, or a finding saying why there are none."""
+    result = run_session(kubeadm, host, config, script(plan.probes()), plan.timeout())
+    if result is not None and MARK in result.stdout:
+        return parse_probes(result.stdout), []
+    why = (
+        f"no answer within {plan.timeout():.0f}s"
+        if result is None
+        else next((m for m in result.stderr.splitlines() if m.strip()), "no output")
+    )
+    return {}, [
+        Finding(
+            "host.network", host.name, "warn", f"the network checks did not run: {why}",
+            "run preflight again; see this host's other findings",
+        )
+    ]  # fmt: skip
+
+
+def parse_curl(code: int, text: str) -> tuple[str | None, str]:
+    """The outbound probe -> (HTTP status, or None when no HTTP answer came; curl's error)."""
+    lines = [line.strip() for line in text.splitlines()]
+    status = next((line for line in lines if re.fullmatch(r"\d{3}", line)), None)
+    error = next((line for line in lines if line.startswith("curl:")), "")
+    if code != 0 or status in (None, "000"):
+        return None, error or f"exit code {code}"
+    return status, ""
+
+
+def _curl_fix(code: int, names: str) -> str:
+    if code == 6:
+        return f"the host cannot resolve {names}: fix its DNS (resolvectl status, resolv.conf)"
+    if code in (35, 60):
+        return (
+            "something intercepts TLS on the way: add that proxy's CA certificate to the host "
+            "(/usr/local/share/ca-certificates, then `update-ca-certificates`)"
+        )
+    return (
+        f"allow outbound HTTPS (TCP 443) from the host to {names} in the firewall; behind a proxy, "
+        "configure it for apt and containerd on the host first (hybrid-kube sets no proxy)"
+    )
+
+
+def outbound_finding(
+    name: str, urls: list[tuple[str, str]], probes: dict[str, tuple[int, str]]
+) -> Finding:
+    results = {label: probes.get(f"outbound:{label}") for label, _ in urls}
+    if any(r is not None and r[0] == 127 for r in results.values()):
+        return Finding(
+            "host.outbound", name, "warn", "not checked (no curl)",
+            "nothing to do: the prepare step installs curl; to check now, install it "
+            "(`sudo apt-get install curl`) and run preflight again",
+        )  # fmt: skip
+    reached, failed_ = [], []
+    for label, url in urls:
+        code, text = results[label] or (1, "")
+        status, error = parse_curl(code, text)
+        if status is None:
+            failed_.append((label, url, code, error or "not run"))
+        else:
+            reached.append(f"{label} (HTTP {status})")
+    if not failed_:
+        return Finding("host.outbound", name, "ok", "reaches " + ", ".join(reached))
+    fixes: dict[str, None] = {}
+    for code in sorted({code for _, _, code, _ in failed_}):
+        labels = ", ".join(label for label, _, c, _ in failed_ if c == code)
+        fixes[_curl_fix(code, labels)] = None
+    return Finding(
+        "host.outbound",
+        name,
+        "warn",
+        "cannot reach " + "; ".join(f"{url} ({error})" for _, url, _, error in failed_)
+        + (f"; reaches {', '.join(reached)}" if reached else ""),
+        "the prepare step and the image pulls need them: " + "; ".join(fixes),
+    )  # fmt: skip
+
+
+def parse_neigh(text: str) -> tuple[str, str] | None:
+    """`ip neigh show ADDR` -> (link-layer address, state) when something answered ARP/NDP."""
+    for line in text.splitlines():
+        parts = line.split()
+        if "lladdr" in parts and parts[-1] in ANSWERING_STATES:
+            index = parts.index("lladdr") + 1
+            if index < len(parts):
+                return parts[index], parts[-1]
+    return None
+
+
+def answers(address: str, probes: dict[str, tuple[int, str]]) -> tuple[bool | None, str]:
+    """Whether something answers at `address` (None: not checked), and how, in words. `ping`
+    runs first: its ARP request fills the neighbour table even where ICMP is dropped."""
+    ping = probes.get(f"ping:{address}")
+    neigh = probes.get(f"neigh:{address}")
+    if ping is None or ping[0] == 127:
+        return None, "not checked (no ping)"
+    if ping[0] == 0:
+        return True, "answers ping"
+    entry = parse_neigh(neigh[1]) if neigh is not None and neigh[0] == 0 else None
+    if entry is not None:
+        return True, f"answers ARP though not ping (ip neigh: {entry[0]} {entry[1]})"
+    no_ip = neigh is None or neigh[0] == 127
+    return False, "no answer to ping" + (" (no `ip` to read ARP)" if no_ip else " or ARP")
+
+
+def address_finding(
+    host: str, item: Address, node: bool, probes: dict[str, tuple[int, str]]
+) -> Finding:
+    answered, how = answers(item.address, probes)
+    check = f"addresses.{item.kind}"
+    what = f"{item.address} ({item.label})"
+    if answered is None:
+        return Finding(
+            check, host, "warn", f"{what}: {how} on {host}",
+            f"install iputils-ping on {host}, or ping {item.address} from a host on its network "
+            "and read `ip neigh show` there",
+        )  # fmt: skip
+    if item.kind == "vip":
+        if answered and node:
+            return Finding(check, host, "ok", f"{what} {how}: kube-vip ({host} is a node already)")
+        if answered:
+            return Finding(
+                check, host, "fail", f"{what} {how} from {host}, before the cluster exists",
+                "another machine holds this address: give controlPlaneEndpoint a free address of "
+                "the hosts' network (outside any DHCP pool), or free it (its MAC is in `ip neigh "
+                f"show {item.address}` on {host})",
+            )  # fmt: skip
+        if node:
+            return Finding(
+                check, host, "warn", f"{what}: {how} from {host}, though the cluster exists",
+                "kube-vip does not seem to hold the address: check its static pods on the "
+                "control planes (/etc/kubernetes/manifests/kube-vip.yaml, "
+                "`sudo crictl ps --name kube-vip`)",
+            )  # fmt: skip
+        return Finding(check, host, "ok", f"{what}: {how} from {host}; free for kube-vip")
+    if not answered:
+        return Finding(check, host, "ok", f"{what}: {how} from {host}; free for MetalLB")
+    return Finding(
+        check, host, "warn",
+        f"{what} {how} from {host}"
+        + (" (the cluster exists: perhaps a Service MetalLB gave it)" if node else ""),
+        "another machine uses the range: take it out of any DHCP pool and off other machines, "
+        "or choose a free range for loadBalancerAddresses",
+    )  # fmt: skip
+
+
+def parse_tcp(code: int, text: str) -> str | None:
+    """The tcp probe -> None when the connection opened, else why not."""
+    if code == 0:
+        return None
+    if code == 124:
+        return f"no answer within {TCP_TIMEOUT}s (dropped by a firewall, or the host is down)"
+    if "refused" in text.lower():
+        return "connection refused (nothing listens, or a firewall rejects it)"
+    return next((line.strip() for line in reversed(text.splitlines()) if line.strip()), "failed")
+
+
+def reach_finding(
+    name: str, targets: list[Target], probes: dict[str, tuple[int, str]]
+) -> Finding | None:
+    if not targets:
+        return None
+    results = [(t, probes.get(f"tcp:{t.tag}")) for t in targets]
+    if any(r is None or r[0] == 127 for _, r in results):
+        return Finding(
+            "hosts.reach", name, "warn", "not checked (no bash or timeout on the host)",
+            "check by hand that the hosts reach each other (docs/onprem.md, Ports and firewall)",
+        )  # fmt: skip
+    closed = [(t, why) for t, r in results if r is not None and (why := parse_tcp(*r))]
+    if not closed:
+        return Finding(
+            "hosts.reach", name, "ok",
+            "opens TCP to " + ", ".join(f"{t.peer}:{t.port}" for t in targets),
+        )  # fmt: skip
+    required = any(t.required for t, _ in closed)
+    fix = (
+        "open the ports of docs/onprem.md 'Ports and firewall' between the hosts (on the peer's "
+        "firewall and any between them)"
+    )
+    if not required:
+        fix += "; the cluster does not need SSH between the hosts: if only SSH is blocked, ignore"
+    return Finding(
+        "hosts.reach", name, "fail" if required else "warn",
+        "cannot open TCP to "
+        + "; ".join(f"{t.peer} {t.address}:{t.port} ({t.service}): {why}" for t, why in closed),
+        fix,
+    )  # fmt: skip
+
+
+def network_findings(
+    host: HostFacts, plan: NetworkPlan, probes: dict[str, tuple[int, str]]
+) -> list[Finding]:
+    name = host.host.name
+    found = [outbound_finding(name, plan.urls, probes)]
+    found += [address_finding(name, item, is_node(host), probes) for item in plan.addresses]
+    reach = reach_finding(name, plan.targets, probes)
+    return found + ([reach] if reach else [])
 
 
 # -- --pin-host-keys -------------------------------------------------------------------------------
