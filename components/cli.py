@@ -281,7 +281,7 @@ def _pin(stack: StackConfig, root: Path, keys: dict[str, str]) -> list:
     try:
         changed = pin_host_keys(path, keys)
     except PinError as error:
-        return [Finding("ssh.pin", "stack file", "fail", str(error), "add hostKey by hand")]
+        return [Finding("ssh.pin", "stack file", "fail", str(error), error.fix)]
     written = ", ".join(changed) or "none (the reachable hosts were pinned already)"
     return [
         Finding(

@@ -3,7 +3,8 @@
 Two session-scoped sshd instances (own config, host keys, authorized keys, pid file, all in a
 temporary folder) stand in for hosts: `good`, whose `sudo` works, and `nosudo`, whose `sudo` says
 that a password is required (a stub `sudo` first on PATH through sshd's `SetEnv`, since the
-tests log in as root where no real sudo is installed). `ping`, `ip` and `curl` are stubs on both
+tests log in as whoever runs them, where no real sudo may be installed). `ping`, `ip` and `curl`
+are stubs on both
 (no packet leaves loopback; the addresses and answers they give are TEST-NET-1, 192.0.2.0/24):
 on `good` they answer as described at `NETWORK_STUBS`, on `nosudo` they are missing (the
 shell's "not found", exit 127). The TCP probes between hosts are real, to the servers' ports on
@@ -12,7 +13,11 @@ shell's "not found", exit 127). The TCP probes between hosts are real, to the se
 
 from __future__ import annotations
 
+import base64
+import contextlib
+import getpass
 import json
+import os
 import re
 import shutil
 import socket
@@ -46,9 +51,22 @@ from components.preflight.kubeadm import (
     run_network,
 )
 from components.settings.kubeadm import HostSettings, KubeadmSettings
-from components.stackfile import PROJECT_ROOT
+from components.stackfile import PROJECT_ROOT, StackConfig
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+
+
+USER = getpass.getuser()
+"""The tests log in as whoever runs them (sshd runs as that user too)."""
+
+
+@contextlib.contextmanager
+def closed_port():
+    """A port on 127.0.0.1 that refuses connections: bound (so nothing else can take it while
+    the test runs, not even another pytest-xdist worker's sshd) but not listening."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        yield s.getsockname()[1]
 
 
 def _free_port() -> int:
@@ -68,33 +86,46 @@ def _start_sshd(folder: Path, stubs_text: dict[str, str]) -> tuple[subprocess.Po
     for name, text in stubs_text.items():
         (stubs / name).write_text(text, encoding="utf-8")
         (stubs / name).chmod(0o755)
-    port = _free_port()
+    for _ in range(10):  # another process may take the free port before sshd binds it
+        started = _try_sshd(folder, stubs, _free_port())
+        if started is not None:
+            key = (folder / "host_ed25519.pub").read_text(encoding="utf-8").split()
+            return *started, f"{key[0]} {key[1]}"
+    raise RuntimeError("sshd found no free port in 10 tries")
+
+
+def _try_sshd(folder: Path, stubs: Path, port: int) -> tuple[subprocess.Popen, int] | None:
+    """sshd on `port`, once it listens: it writes its PidFile only after binding, and exits
+    when it cannot bind (None: the port was taken; retry with another)."""
+    pid_file, log = folder / "sshd.pid", folder / "sshd.log"
+    pid_file.unlink(missing_ok=True)
     (folder / "sshd_config").write_text(
         f"ListenAddress 127.0.0.1\nPort {port}\nHostKey {folder / 'host_ed25519'}\n"
-        f"PidFile {folder / 'sshd.pid'}\nAuthorizedKeysFile {folder.parent / 'authorized_keys'}\n"
+        f"PidFile {pid_file}\nAuthorizedKeysFile {folder.parent / 'authorized_keys'}\n"
         "UsePAM no\nStrictModes no\nPermitRootLogin prohibit-password\n"
         "PasswordAuthentication no\nKbdInteractiveAuthentication no\n"
         f"SetEnv PATH={stubs}:/usr/sbin:/usr/bin:/sbin:/bin\n",
         encoding="utf-8",
     )
     server = subprocess.Popen(
-        [SSHD, "-D", "-e", "-f", str(folder / "sshd_config")],
+        [SSHD, "-D", "-E", str(log), "-f", str(folder / "sshd_config")],
+        stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     deadline = time.time() + 5
     while time.time() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"sshd exited: {server.stderr.read().decode()[-500:]}")
-        with socket.socket() as s:
-            if s.connect_ex(("127.0.0.1", port)) == 0:
-                break
+            text = log.read_text(encoding="utf-8", errors="replace") if log.exists() else ""
+            if "Address already in use" in text:
+                return None
+            raise RuntimeError(f"sshd exited: {text[-500:]}")
+        if pid_file.exists() and pid_file.read_text(encoding="utf-8").strip() == str(server.pid):
+            return server, port
         time.sleep(0.05)
-    else:
-        server.kill()
-        raise RuntimeError("sshd did not listen within 5s")
-    key = (folder / "host_ed25519.pub").read_text(encoding="utf-8").split()
-    return server, port, f"{key[0]} {key[1]}"
+    server.kill()
+    server.wait()
+    raise RuntimeError("sshd did not listen within 5s")
 
 
 GOOD_SUDO = '#!/bin/sh\n[ "$1" = -n ] && shift\nexec "$@"\n'
@@ -141,9 +172,9 @@ def sshd(tmp_path_factory):
         ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(root / "client")], check=True
     )
     shutil.copy(root / "client.pub", root / "authorized_keys")
-    Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
     servers = []
     try:
+        Path("/run/sshd").mkdir(exist_ok=True)  # privilege separation directory
         found = {"key": root / "client"}
         missing = dict.fromkeys(NETWORK_STUBS, MISSING)
         servers_stubs = (
@@ -157,6 +188,7 @@ def sshd(tmp_path_factory):
     except (RuntimeError, OSError, subprocess.CalledProcessError) as error:
         for server in servers:
             server.kill()
+            server.wait()
         pytest.skip(f"cannot start sshd on 127.0.0.1: {error}")
     yield found
     for server in servers:
@@ -184,7 +216,7 @@ def project(
         '  hybrid-kube:kubernetesVersion: "1.35"',
         "  hybrid-kube:kubeadm:",
         "    ssh:",
-        "      user: root",
+        f"      user: {USER}",
         f"      port: {port}",
         f"      privateKeyPath: {key}",
         *(f"      {k}: {json.dumps(v)}" for k, v in ssh.items()),
@@ -227,11 +259,10 @@ def test_a_good_host_is_reached_and_checked(sshd, tmp_path, capsys):
     os_id = re.search(r"^ID=(.*)$", release, re.M).group(1).strip('"')
     version = re.search(r"^VERSION_ID=(.*)$", release, re.M).group(1).strip('"')
     assert checks["host.os"]["status"] == ("ok" if (os_id, version) in SUPPORTED_OS else "fail")
-    import os
-
-    assert checks["host.cpus"]["reason"].startswith(f"{os.cpu_count()} CPUs")
+    cpus = len(os.sched_getaffinity(0))  # what nproc prints: the CPUs this process may use
+    assert checks["host.cpus"]["reason"].startswith(f"{cpus} CPUs")
     assert {"host.memory", "host.swap", "host.cgroup", "host.ports"} <= set(checks)
-    assert "cp1: connecting to root@127.0.0.1" in err
+    assert f"cp1: connecting to {USER}@127.0.0.1" in err
     assert code == (1 if any(f["status"] == "fail" for f in findings) else 0)
 
 
@@ -266,7 +297,8 @@ def test_a_pinned_key_that_matches_is_ok(sshd, tmp_path, capsys):
 
 
 def test_a_closed_port_fails_as_unreachable(sshd, tmp_path, capsys):
-    code, findings, _ = preflight(project(tmp_path, [CP], sshd["key"], _free_port()), capsys)
+    with closed_port() as port:
+        code, findings, _ = preflight(project(tmp_path, [CP], sshd["key"], port), capsys)
     reachable = by_check(findings, "cp1")["ssh.reachable"]
     assert code == 1
     assert reachable["status"] == "fail"
@@ -277,7 +309,7 @@ def test_a_closed_port_fails_as_unreachable(sshd, tmp_path, capsys):
 def test_hosts_behind_a_bastion_go_through_it(sshd, tmp_path, capsys):
     port, _ = sshd["good"]
     jump_port, jump_key = sshd["nosudo"]  # ssh refuses a jump to the same host and port
-    bastion = {"host": "127.0.0.1", "user": "root", "port": jump_port}
+    bastion = {"host": "127.0.0.1", "user": USER, "port": jump_port}
     _, findings, _ = preflight(project(tmp_path, [CP], sshd["key"], port, bastion=bastion), capsys)
     assert by_check(findings, "cp1")["host.sudo"]["status"] == "ok"  # the good server's sudo
     assert fingerprint(jump_key) in by_check(findings, "bastion")["ssh.host_key"]["reason"]
@@ -357,20 +389,20 @@ def test_hosts_open_tcp_to_their_peers_on_loopback(sshd, tmp_path):
     other server's port opens; a free port is refused."""
     port, _ = sshd["good"]
     other, _ = sshd["nosudo"]
-    closed = _free_port()
     settings = KubeadmSettings.model_validate(
-        {"ssh": {"user": "root", "port": port, "privateKeyPath": str(sshd["key"])}, "hosts": [CP]}
+        {"ssh": {"user": USER, "port": port, "privateKeyPath": str(sshd["key"])}, "hosts": [CP]}
     )
     host = settings.hosts[0]
     item = kubeadm._check_host(settings, host, tmp_path, sshd["key"], 35, lambda _: None)
     assert item.probes  # logged in; the session's known_hosts and config stay for the next one
-    targets = [
-        Target("self", "127.0.0.1", port, "SSH", False),
-        Target("peer", "127.0.0.1", other, "SSH", False),
-        Target("peer", "127.0.0.1", closed, "kubelet", True),
-    ]
     config = tmp_path / "cp1" / "ssh_config"
-    probes, problems = run_network(settings, host, config, NetworkPlan(targets=targets))
+    with closed_port() as closed:
+        targets = [
+            Target("self", "127.0.0.1", port, "SSH", False),
+            Target("peer", "127.0.0.1", other, "SSH", False),
+            Target("peer", "127.0.0.1", closed, "kubelet", True),
+        ]
+        probes, problems = run_network(settings, host, config, NetworkPlan(targets=targets))
     assert problems == []
     found = reach_finding("cp1", targets, probes)
     assert found.status == "fail"  # a node's kubelet port
@@ -388,6 +420,14 @@ def test_hosts_open_tcp_to_their_peers_on_loopback(sshd, tmp_path):
 
 # -- the stack-file edit ---------------------------------------------------------------------------
 
+
+def ed25519(n: int) -> str:
+    """A well-formed ed25519 public key ('ssh-ed25519 AAAA...'), different for each `n`."""
+    blob = b"\0\0\0\x0bssh-ed25519\0\0\0\x20" + bytes([n]) * 32
+    return f"ssh-ed25519 {base64.b64encode(blob).decode()}"
+
+
+W1_KEY = ed25519(1)
 BLOCK_STACK = """\
 config:
   hybrid-kube:target: kubeadm
@@ -400,30 +440,65 @@ config:
       - name: cp1
         address: 10.0.0.11
         role: control-plane  # first
-      - {name: w1, address: 10.0.0.21, role: worker, hostKey: "ssh-ed25519 OLD"}
+      - {name: w1, address: 10.0.0.21, role: worker, hostKey: "W1_KEY"}
       - name: w2
         address: 10.0.0.22
         role: worker
     cni: calico
-"""
+""".replace("W1_KEY", W1_KEY)
 
 
 def test_pin_host_keys_edits_block_and_flow_entries_textually(tmp_path):
     path = tmp_path / "Pulumi.lab.yaml"
     path.write_text(BLOCK_STACK, encoding="utf-8")
-    keys = {"cp1": "ssh-ed25519 AAAA1", "w1": "ssh-ed25519 AAAA2", kubeadm.BASTION: "ssh-rsa B"}
-    assert sorted(pin_host_keys(path, keys)) == sorted(["cp1", "w1", kubeadm.BASTION])
+    keys = {"cp1": ed25519(2), "w1": W1_KEY, "w2": ed25519(3), kubeadm.BASTION: ed25519(4)}
+    assert sorted(pin_host_keys(path, keys)) == sorted(["cp1", "w2", kubeadm.BASTION])
     text = path.read_text(encoding="utf-8")
     for comment in ("# the jump host", "# control plane", "# first"):
         assert comment in text
     data = yaml.safe_load(text)["config"]["hybrid-kube:kubeadm"]
-    assert [h.get("hostKey") for h in data["hosts"]] == [
-        "ssh-ed25519 AAAA1",
-        "ssh-ed25519 AAAA2",
-        None,
-    ]
-    assert data["ssh"]["bastion"]["hostKey"] == "ssh-rsa B"
+    assert [h.get("hostKey") for h in data["hosts"]] == [ed25519(2), W1_KEY, ed25519(3)]
+    assert data["ssh"]["bastion"]["hostKey"] == ed25519(4)
     assert pin_host_keys(path, keys) == []  # idempotent
+
+
+@pytest.mark.parametrize("name", ["w1", kubeadm.BASTION])
+def test_pin_host_keys_never_replaces_a_pinned_key(tmp_path, name):
+    """A pinned key that differs from the one that answered is refused, for every host and the
+    bastion alike: nothing is written, not even the other hosts' new keys."""
+    path = tmp_path / "Pulumi.lab.yaml"
+    text = BLOCK_STACK.replace("host: 10.0.0.1 ", f'host: 10.0.0.1, hostKey: "{ed25519(9)}"')
+    text = text.replace("host: 10.0.0.1,", "{host: 10.0.0.1,").replace("  # the jump", "}  # the")
+    path.write_text(text, encoding="utf-8")
+    assert yaml.safe_load(text)["config"]["hybrid-kube:kubeadm"]["ssh"]["bastion"]["hostKey"]
+    keys = {"cp1": ed25519(2), "w1": W1_KEY, kubeadm.BASTION: ed25519(9), name: ed25519(5)}
+    with pytest.raises(kubeadm.PinError, match=f"pinned hostKey of {re.escape(name)} differs"):
+        pin_host_keys(path, keys)
+    assert path.read_text(encoding="utf-8") == text
+    keys[name] = W1_KEY if name == "w1" else ed25519(9)  # unchanged pins are fine
+    assert pin_host_keys(path, keys) == ["cp1"]
+
+
+def test_pin_host_keys_keeps_crlf_and_the_mode_and_replaces_atomically(tmp_path, monkeypatch):
+    (tmp_path / "stacks").mkdir()
+    path = tmp_path / "stacks" / "Pulumi.lab.yaml"
+    text = BLOCK_STACK.replace("\n", "\r\n")
+    path.write_bytes(text.encode())
+    path.chmod(0o640)
+    keys = {"cp1": ed25519(2), "w2": ed25519(3)}
+    with monkeypatch.context() as patch:  # a crash at the rename: the old file, no temp file
+        patch.setattr(os, "replace", lambda *_: (_ for _ in ()).throw(OSError("disk gone")))
+        with pytest.raises(OSError, match="disk gone"):
+            pin_host_keys(path, keys)
+    assert path.read_bytes() == text.encode()
+    assert os.listdir(path.parent) == [path.name]
+    assert pin_host_keys(path, keys) == ["cp1", "w2"]
+    written = path.read_bytes()
+    assert written.count(b"\n") == written.count(b"\r\n") == text.count("\n") + 2
+    assert oct(path.stat().st_mode & 0o777) == oct(0o640)
+    assert os.listdir(path.parent) == [path.name]
+    data = yaml.safe_load(written)["config"]["hybrid-kube:kubeadm"]
+    assert [h.get("hostKey") for h in data["hosts"]] == [ed25519(2), W1_KEY, ed25519(3)]
 
 
 def test_pin_host_keys_refuses_a_file_it_cannot_edit_safely(tmp_path):
@@ -572,8 +647,8 @@ def test_size_swap_cgroup_and_ports_against_kubeadm_minimums():
 
 
 def test_identities_must_be_unique_and_clocks_close():
-    a = facts("a", hostname="node", macs="00:00:00:00:00:00\n52:54:00:aa", product_uuid="U1")
-    b = facts("b", hostname="node", macs="00:00:00:00:00:00\n52:54:00:bb", product_uuid="u1")
+    a = facts("a", hostname="node", macs=CALICO_MACS.format(n=1), product_uuid="U1")
+    b = facts("b", hostname="node", macs=CALICO_MACS.format(n=2), product_uuid="u1")
     a.offset, b.offset = 0.1, 4.0
     found = cross_host_findings([a, b])
     failures = [f.reason for f in found if f.status == "fail"]
@@ -714,3 +789,155 @@ def test_network_plans_probe_addresses_from_the_bootstrap_host_only():
     off = load_settings({**raw, "platform": {"loadBalancer": False}}, {})
     assert [a.kind for a in kubeadm.address_checks(off)] == ["vip"]
     assert plans["cp1"].timeout() > kubeadm.SESSION_TIMEOUT + 6 * 3
+
+
+# -- review fixes: no ssh, pulumi prompts, bastion keys, Calico MACs -------------------------------
+
+
+def test_no_ssh_client_is_one_finding_with_the_fix(tmp_path, capsys, monkeypatch):
+    empty = tmp_path / "bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    (tmp_path / "id").touch()
+    folder = project(tmp_path, [CP], tmp_path / "id", 22)
+    code, findings, _ = preflight(folder, capsys)
+    assert code == 1
+    assert [(f["check"], f["status"]) for f in findings] == [("ssh.client", "fail")]
+    assert "install the OpenSSH client" in findings[0]["fix"]
+
+
+def _pulumi_stub(tmp_path: Path, monkeypatch, body: str) -> tuple[KubeadmSettings, StackConfig]:
+    """A `pulumi` on PATH running `body`, and a stack whose sshPrivateKey is encrypted."""
+    folder = tmp_path / "pulumi-bin"
+    folder.mkdir()
+    (folder / "pulumi").write_text(body, encoding="utf-8")
+    (folder / "pulumi").chmod(0o755)
+    monkeypatch.setenv("PATH", f"{folder}:{os.environ['PATH']}")
+    settings = KubeadmSettings.model_validate({"hosts": [CP]})
+    stack = StackConfig("hybrid-kube", "lab", encrypted=["hybrid-kube:sshPrivateKey"])
+    return settings, stack
+
+
+PROMPT = "Enter your passphrase to unlock config/secrets"
+
+
+@pytest.mark.parametrize(
+    "body, said",
+    [
+        # waits for an answer that never comes (stdin is not /dev/null, or it ignores EOF)
+        (f"#!/bin/sh\necho '{PROMPT}'\nsleep 5\n", "did not finish within 1s"),
+        # prompts into the captured stdout, reads EOF, and exits 0 with the prompt as "the key"
+        (f"#!/bin/sh\necho '{PROMPT}'\nread -r answer\necho \"$answer\"\n", "not a PEM"),
+        ("#!/nonexistent/interpreter\n", "did not run"),
+        ("#!/bin/sh\necho 'error: passphrase must be set' >&2\nexit 255\n", "must be set"),
+    ],
+)
+def test_pulumi_config_get_never_hangs_and_never_writes_or_shows_a_non_key(
+    tmp_path, monkeypatch, body, said
+):
+    settings, stack = _pulumi_stub(tmp_path, monkeypatch, body)
+    monkeypatch.setattr(kubeadm, "PULUMI_TIMEOUT", 1)
+    started = time.time()
+    path, findings = kubeadm._private_key(settings, stack, tmp_path, tmp_path)
+    assert time.time() - started < 4
+    assert path is None  # the SSH agent, as without sshPrivateKey
+    assert not (tmp_path / "id").exists()
+    ((check, status, reason, fix),) = [(f.check, f.status, f.reason, f.fix) for f in findings]
+    assert (check, status) == ("ssh.key", "fail")
+    assert said in reason and PROMPT not in reason
+    assert "PULUMI_CONFIG_PASSPHRASE" in fix and "privateKeyPath" in fix and "ssh-add" in fix
+
+
+def test_a_key_from_pulumi_config_get_logs_in(sshd, tmp_path, monkeypatch):
+    key = sshd["key"].read_text(encoding="utf-8")
+    _, stack = _pulumi_stub(tmp_path, monkeypatch, f"#!/bin/sh\ncat <<'EOF'\n{key}EOF\n")
+    port, _ = sshd["good"]
+    settings = KubeadmSettings.model_validate({"ssh": {"user": USER, "port": port}, "hosts": [CP]})
+    path, findings = kubeadm._private_key(settings, stack, tmp_path, tmp_path)
+    assert (findings, path) == ([], tmp_path / "id")
+    assert oct(path.stat().st_mode & 0o777) == oct(0o600)
+    item = kubeadm._check_host(settings, settings.hosts[0], tmp_path, path, 35, lambda _: None)
+    assert item.findings[0].status == "ok", item.findings
+
+
+def test_a_changed_bastion_key_is_blamed_on_the_bastion(sshd, tmp_path, capsys):
+    port, host_key = sshd["good"]
+    jump_port, jump_key = sshd["nosudo"]
+    wrong = {"host": "127.0.0.1", "user": USER, "port": jump_port, "hostKey": host_key}
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    folder = project(tmp_path / "a", [CP], sshd["key"], port, bastion=wrong)
+    code, findings, _ = preflight(folder, capsys)
+    assert code == 1
+    bastion = by_check(findings, "bastion")["ssh.host_key"]
+    assert bastion["status"] == "fail"
+    assert f"the bastion at 127.0.0.1:{jump_port} does not present" in bastion["reason"]
+    assert f"it sent {fingerprint(jump_key)}" in bastion["reason"]
+    assert "kubeadm.ssh.bastion.hostKey" in bastion["fix"]
+    cp1 = by_check(findings, "cp1")
+    assert "ssh.host_key" not in cp1  # cp1's key was never asked for
+    assert cp1["ssh.reachable"]["reason"].startswith("not reached: the bastion")
+    # the bastion pinned right, the host wrong: the host is blamed, the bastion is fine
+    right = {**wrong, "hostKey": jump_key}
+    host = {**CP, "hostKey": jump_key}
+    folder = project(tmp_path / "b", [host], sshd["key"], port, bastion=right)
+    code, findings, _ = preflight(folder, capsys)
+    assert by_check(findings, "bastion")["ssh.host_key"]["status"] == "ok"
+    assert by_check(findings, "cp1")["ssh.host_key"]["status"] == "fail"
+    assert f"it sent {fingerprint(host_key)}" in by_check(findings, "cp1")["ssh.host_key"]["reason"]
+
+
+def test_changed_host_key_reads_the_name_and_fingerprint_from_ssh():
+    stderr = (
+        "The fingerprint for the ED25519 key sent by the remote host is\n"
+        "SHA256:cqX4lkLCLeS7ztUrNmln4yoH8lBi+m1CdE6Ly18IoZ0.\n"
+        'ssh-keygen -f "/tmp/kh" -R "[10.0.0.1]:2222"\n'
+        "Host key for [10.0.0.1]:2222 has changed and you have requested strict checking.\n"
+        "Host key verification failed.\n"
+    )
+    assert kubeadm.changed_host_key(stderr) == (
+        "[10.0.0.1]:2222",
+        "SHA256:cqX4lkLCLeS7ztUrNmln4yoH8lBi+m1CdE6Ly18IoZ0",
+    )
+    assert kubeadm.changed_host_key("Host key verification failed.\n") == (None, None)
+
+
+CALICO_MACS = """\
+/sys/class/net/cali1a2b/addr_assign_type:3
+/sys/class/net/eth0/addr_assign_type:0
+/sys/class/net/lo/addr_assign_type:0
+/sys/class/net/vxlan.calico/addr_assign_type:1
+/sys/class/net/cali1a2b/address:ee:ee:ee:ee:ee:ee
+/sys/class/net/eth0/address:52:54:00:AA:00:0{n}
+/sys/class/net/lo/address:00:00:00:00:00:00
+/sys/class/net/vxlan.calico/address:66:1f:00:00:00:01"""
+
+
+def test_only_permanent_mac_addresses_must_be_unique():
+    """Calico gives every cali* veth ee:ee:ee:ee:ee:ee on every node: not a clash. grep's exit
+    code 2 (a file it could not read) still counts the lines it printed."""
+    a = facts("a", hostname="a", product_uuid="U1")
+    b = facts("b", hostname="b", product_uuid="U2")
+    a.probes["macs"] = (0, CALICO_MACS.format(n=1))
+    b.probes["macs"] = (2, CALICO_MACS.format(n=2))
+    assert kubeadm.permanent_macs(a.probes["macs"][1]) == ["52:54:00:aa:00:01"]
+    assert [f.status for f in cross_host_findings([a, b])] == ["ok", "ok", "ok"]
+    b.probes["macs"] = (2, CALICO_MACS.format(n=1))  # a cloned VM's NIC
+    (clash,) = [f for f in cross_host_findings([a, b]) if f.status == "fail"]
+    assert clash.reason == "same MAC address 52:54:00:aa:00:01 on a, b"
+
+
+def test_the_mac_probe_reads_this_machines_permanent_addresses(sshd, tmp_path):
+    port, _ = sshd["good"]
+    settings = KubeadmSettings.model_validate(
+        {"ssh": {"user": USER, "port": port, "privateKeyPath": str(sshd["key"])}, "hosts": [CP]}
+    )
+    item = kubeadm._check_host(settings, settings.hosts[0], tmp_path, sshd["key"], 35, print)
+    expected = []
+    for device in Path("/sys/class/net").iterdir():
+        with contextlib.suppress(OSError):
+            kind = (device / "addr_assign_type").read_text().strip()
+            address = (device / "address").read_text().strip()
+            if device.name != "lo" and kind == "0" and address.strip("0:"):
+                expected.append(address)
+    assert kubeadm.permanent_macs(item.probes["macs"][1]) == sorted(expected)

@@ -24,9 +24,11 @@ import contextlib
 import hashlib
 import ipaddress
 import json
+import os
 import re
 import shlex
 import shutil
+import stat
 import subprocess
 import tempfile
 import time
@@ -53,7 +55,7 @@ PROBES: tuple[tuple[str, str], ...] = (
     ("swap", "cat /proc/swaps"),
     ("cgroup", "stat -fc %T /sys/fs/cgroup"),
     ("hostname", "hostname"),
-    ("macs", "cat /sys/class/net/*/address"),
+    ("macs", "grep -sH . /sys/class/net/*/addr_assign_type /sys/class/net/*/address"),
     ("product_uuid", "sudo -n cat /sys/class/dmi/id/product_uuid"),
     ("node", "test -e /etc/kubernetes/kubelet.conf"),
     ("listening", "ss -Hltn"),
@@ -163,6 +165,8 @@ class HostFacts:
     key: str | None = None
     """The host key the session was accepted with: 'ssh-ed25519 AAAA...'."""
     bastion_key: str | None = None
+    bastion_changed: str | None = None
+    """The fingerprint ssh saw at the bastion when it was not the pinned hostKey."""
     offset: float | None = None
     """This host's clock minus this machine's, in seconds."""
 
@@ -185,6 +189,14 @@ def collect(
     `BASTION` for the bastion's), for `--pin-host-keys`."""
     kubeadm = settings.kubeadm
     assert kubeadm is not None
+    if shutil.which("ssh") is None:
+        return [
+            Finding(
+                "ssh.client", "ssh", "fail", "no `ssh` on PATH: no host was checked",
+                "install the OpenSSH client (Debian/Ubuntu: `sudo apt-get install "
+                "openssh-client`; macOS and Windows ship it) and run preflight again",
+            )
+        ], {}  # fmt: skip
     findings: list[Finding] = []
     with tempfile.TemporaryDirectory(prefix="hybrid-kube-preflight-") as work:
         key_file, key_findings = _private_key(kubeadm, stack, Path(work), root)
@@ -200,8 +212,9 @@ def collect(
         findings_by_host = _network(settings, facts, Path(work), progress)
     keys = {f.host.name: f.key for f in facts if f.key}
     bastion = next((f.bastion_key for f in facts if f.bastion_key), None)
+    changed = next((f.bastion_changed for f in facts if f.bastion_changed), None)
     if kubeadm.ssh.bastion is not None:
-        findings.append(_bastion_finding(kubeadm, bastion))
+        findings.append(_bastion_finding(kubeadm, bastion, changed))
         if bastion:
             keys[BASTION] = bastion
     for item in facts:
@@ -255,9 +268,16 @@ def _network(
 BASTION = "(bastion)"
 
 
-def _bastion_finding(kubeadm: KubeadmSettings, key: str | None) -> Finding:
+def _bastion_finding(kubeadm: KubeadmSettings, key: str | None, changed: str | None) -> Finding:
     bastion = kubeadm.ssh.bastion
     assert bastion is not None
+    if changed is not None and bastion.host_key:
+        return Finding(
+            "ssh.host_key", "bastion", "fail",
+            f"the bastion at {bastion.host}:{bastion.port} does not present the pinned hostKey "
+            f"({_shown(bastion.host_key)}; it sent {changed}); nothing was sent through it",
+            CHANGED_KEY_FIX.replace("hostKey", "kubeadm.ssh.bastion.hostKey", 1),
+        )  # fmt: skip
     if key is None:
         return Finding(
             "ssh.host_key", "bastion", "fail" if bastion.host_key else "warn",
@@ -284,54 +304,101 @@ def _private_key(
     config_key = f"{NAMESPACE}:sshPrivateKey"
     text: str | None = None
     if config_key in stack.encrypted:
-        pulumi = shutil.which("pulumi")
-        if pulumi is None:
-            fallback = (
-                f"kubeadm.ssh.privateKeyPath {kubeadm.ssh.private_key_path}"
-                if kubeadm.ssh.private_key_path
-                else "the SSH agent"
-            )
-            return _key_path(kubeadm), [
-                Finding(
-                    "ssh.key",
-                    "ssh",
-                    "warn",
-                    f"sshPrivateKey is encrypted and no `pulumi` CLI is on PATH to decrypt it; "
-                    f"using {fallback} instead",
-                    "install the Pulumi CLI, or load the same key into your agent (`ssh-add "
-                    "~/.ssh/<key>`) or set kubeadm.ssh.privateKeyPath, then run preflight again",
-                )
-            ]
-        result = subprocess.run(
-            [pulumi, "config", "get", "-s", stack.stack, "sshPrivateKey"],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        if result.returncode != 0:
-            return _key_path(kubeadm), [
-                Finding(
-                    "ssh.key",
-                    "ssh",
-                    "fail",
-                    "`pulumi config get sshPrivateKey` failed: "
-                    + (result.stderr.strip().splitlines() or ["no output"])[-1],
-                    "log in to the stack's backend (`pulumi login`) and select the stack, or "
-                    "set kubeadm.ssh.privateKeyPath for the preflight",
-                )
-            ]
-        text = result.stdout
+        text, findings = _decrypt_key(kubeadm, stack, root)
+        if text is None:
+            return _key_path(kubeadm), findings
     elif config_key in stack.config and config_key not in stack.encrypted:
         value = stack.config[config_key]
         text = None if value.startswith("(secret") else value
     if text is None:
         return _key_path(kubeadm), []
+    text = text.replace("\r\n", "\n").strip() + "\n"
+    if not PRIVATE_KEY.fullmatch(text):
+        return _key_path(kubeadm), [
+            _key_finding(
+                kubeadm,
+                "sshPrivateKey is not a PEM or OpenSSH private key (the value is not shown)",
+                "set it from the key file: pulumi config set --secret sshPrivateKey < <key file>"
+                + ("; " + PASSPHRASE_FIX if config_key in stack.encrypted else ""),
+            )
+        ]  # fmt: skip
     path = work / "id"
     path.touch(mode=0o600)
-    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path, []
+
+
+PRIVATE_KEY = re.compile(
+    r"-----BEGIN ((?:[A-Z0-9]+ )*)PRIVATE KEY-----\n"
+    r"(?:(?!-----)[^\n]+\n)+"
+    r"-----END \1PRIVATE KEY-----\n"
+)
+"""A whole private key as ssh-keygen or openssl writes it: `OPENSSH`, `RSA`, `EC` or PKCS#8."""
+PULUMI_TIMEOUT = 60
+PASSPHRASE_FIX = (
+    "for a passphrase-protected stack, set PULUMI_CONFIG_PASSPHRASE (or "
+    "PULUMI_CONFIG_PASSPHRASE_FILE); else log in to the stack's backend (`pulumi login`); or set "
+    "kubeadm.ssh.privateKeyPath, or load the key into your agent (`ssh-add ~/.ssh/<key>`)"
+)
+
+
+def _decrypt_key(
+    kubeadm: KubeadmSettings, stack: StackConfig, root: Path
+) -> tuple[str | None, list[Finding]]:
+    """`pulumi config get sshPrivateKey`, never waiting on a prompt (stdin is /dev/null): the
+    key, or None and why not. Its stdout is never shown: it may hold the key."""
+    pulumi = shutil.which("pulumi")
+    if pulumi is None:
+        return None, [
+            Finding(
+                "ssh.key",
+                "ssh",
+                "warn",
+                f"sshPrivateKey is encrypted and no `pulumi` CLI is on PATH to decrypt it; "
+                f"using {_fallback(kubeadm)} instead",
+                "install the Pulumi CLI, or load the same key into your agent (`ssh-add "
+                "~/.ssh/<key>`) or set kubeadm.ssh.privateKeyPath, then run preflight again",
+            )
+        ]
+    command = [pulumi, "config", "get", "-s", stack.stack, "sshPrivateKey"]
+    try:
+        result = subprocess.run(
+            command,
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=PULUMI_TIMEOUT,
+            check=False,
+            stdin=subprocess.DEVNULL,
+        )
+    except subprocess.TimeoutExpired:
+        return None, [
+            _key_finding(
+                kubeadm, f"`pulumi config get sshPrivateKey` did not finish within "
+                f"{PULUMI_TIMEOUT}s (waiting for a passphrase?)", PASSPHRASE_FIX,
+            )
+        ]  # fmt: skip
+    except OSError as error:
+        return None, [
+            _key_finding(kubeadm, f"`pulumi config get sshPrivateKey` did not run: {error}",
+                         PASSPHRASE_FIX)
+        ]  # fmt: skip
+    if result.returncode != 0:
+        why = (result.stderr.strip().splitlines() or ["no output"])[-1]
+        return None, [
+            _key_finding(kubeadm, f"`pulumi config get sshPrivateKey` failed: {why}",
+                         PASSPHRASE_FIX)
+        ]  # fmt: skip
+    return result.stdout, []
+
+
+def _fallback(kubeadm: KubeadmSettings) -> str:
+    path = kubeadm.ssh.private_key_path
+    return f"kubeadm.ssh.privateKeyPath {path}" if path else "the SSH agent"
+
+
+def _key_finding(kubeadm: KubeadmSettings, reason: str, fix: str) -> Finding:
+    return Finding("ssh.key", "ssh", "fail", f"{reason}; using {_fallback(kubeadm)} instead", fix)
 
 
 def _key_path(kubeadm: KubeadmSettings) -> Path | None:
@@ -423,11 +490,11 @@ def _check_host(
         return facts
     finished = time.time()
     facts.key = _accepted_key(known_hosts, _known_host_name(host.address, port))
-    if kubeadm.ssh.bastion is not None:
-        bastion = kubeadm.ssh.bastion
+    bastion = kubeadm.ssh.bastion
+    if bastion is not None:
         facts.bastion_key = _accepted_key(known_hosts, _known_host_name(bastion.host, bastion.port))
     if MARK not in result.stdout:
-        facts.findings += _connection_failure(kubeadm, host, where, result.stderr, facts.key)
+        facts.findings += _failed_session(kubeadm, facts, where, result.stderr)
         progress(f"{host.name}: failed ({facts.findings[-1].reason})")
         return facts
     facts.probes = parse_probes(result.stdout)
@@ -526,28 +593,78 @@ def _host_key_finding(host: HostSettings, key: str | None) -> Finding:
     )
 
 
-def _connection_failure(
-    kubeadm: KubeadmSettings, host: HostSettings, where: str, stderr: str, key: str | None
+CHANGED_KEY_FIX = (
+    "find out why the key changed (a rebuilt VM, or another machine at that address); once "
+    "the new key is trusted (compare its fingerprint on the machine's console: `ssh-keygen -lf "
+    "/etc/ssh/ssh_host_ed25519_key.pub`), delete hostKey from the stack file and run "
+    "hybrid-kube preflight <stack> --pin-host-keys"
+)
+_CHANGED = re.compile(r"^Host key for (\S+) has changed", re.M)
+_SENT = re.compile(r"key sent by the remote host is\s+(SHA256:[A-Za-z0-9+/=]+?)\.?$", re.M)
+
+
+def changed_host_key(stderr: str) -> tuple[str | None, str | None]:
+    """ssh's message about a key that is not the pinned one -> (the known_hosts name it names,
+    e.g. `[10.0.0.1]:2222` or `10.0.0.1`; the fingerprint the machine sent), None where ssh
+    did not say. With -J, the jump connection's ssh writes into the same stderr."""
+    name, sent = _CHANGED.search(stderr), _SENT.search(stderr)
+    return (name.group(1) if name else None), (sent.group(1) if sent else None)
+
+
+def _shown(key: str) -> str:
+    return f"{key.split()[0]} {fingerprint(key)}"
+
+
+def _failed_session(
+    kubeadm: KubeadmSettings, facts: HostFacts, where: str, stderr: str
 ) -> list[Finding]:
-    message = next((m for m in stderr.strip().splitlines() if m.strip()), "no output")
+    """The findings of a session that did not get to run anything, and which of the keys read
+    from its known_hosts were verified: a key counts only once ssh got past checking it."""
     kind = next((k for text, k in SSH_FAILURES if text in stderr), "other")
-    if kind == "host key":
-        pinned = host.host_key or ""
+    host, bastion = facts.host, kubeadm.ssh.bastion
+    if kind != "host key":
+        facts.key = facts.key if kind == "auth" else None
+        facts.bastion_key = facts.bastion_key if kind == "auth" else None
+        return _connection_failure(kubeadm, host, where, stderr, kind)
+    name, sent = changed_host_key(stderr)
+    facts.key = None
+    seen = f"; it sent {sent}" if sent else ""
+    at_bastion = bastion is not None and name == _known_host_name(bastion.host, bastion.port)
+    if at_bastion and bastion is not None:
+        facts.bastion_key, facts.bastion_changed = None, sent or "an unknown key"
         return [
             Finding(
-                "ssh.host_key",
-                host.name,
-                "fail",
-                f"the host at {where} does not present the pinned hostKey "
-                f"({pinned.split()[0] if pinned else 'bastion key'} "
-                f"{fingerprint(pinned) if pinned else ''}); nothing was sent to it".replace(
-                    " )", ")"
-                ),
-                "find out why the key changed (a rebuilt VM, or another machine at that "
-                "address); once trusted, update hostKey (hybrid-kube preflight <stack> "
-                "--pin-host-keys) or remove it",
+                "ssh.reachable", host.name, "fail",
+                f"not reached: the bastion {bastion.host}:{bastion.port} does not present its "
+                f"pinned hostKey{seen}; nothing was sent through it",
+                "see the bastion's ssh.host_key finding",
             )
-        ]
+        ]  # fmt: skip
+    if name is None and bastion is not None:
+        facts.bastion_key = None
+        return [
+            Finding(
+                "ssh.host_key", host.name, "fail",
+                f"host key verification failed at {where} or at the bastion {bastion.host}:"
+                f"{bastion.port}{seen}; nothing was sent",
+                CHANGED_KEY_FIX,
+            )
+        ]  # fmt: skip
+    pinned = f" ({_shown(host.host_key)})" if host.host_key else ""
+    return [
+        Finding(
+            "ssh.host_key", host.name, "fail",
+            f"the host at {where} does not present the pinned hostKey{pinned}{seen}; nothing was "
+            "sent to it",
+            CHANGED_KEY_FIX,
+        )
+    ]  # fmt: skip
+
+
+def _connection_failure(
+    kubeadm: KubeadmSettings, host: HostSettings, where: str, stderr: str, kind: str
+) -> list[Finding]:
+    message = next((m for m in stderr.strip().splitlines() if m.strip()), "no output")
     if kind == "auth":
         source = (
             f"the key {kubeadm.ssh.private_key_path}"
@@ -759,11 +876,9 @@ def cross_host_findings(facts: list[HostFacts]) -> list[Finding]:
     found = []
     identities = {
         ("hostname", "hostnames"): lambda f: [(f.output("hostname") or "").strip()],
-        ("MAC address", "MAC addresses"): lambda f: [
-            m.strip()
-            for m in (f.output("macs") or "").splitlines()
-            if m.strip() and m.strip() != "00:00:00:00:00:00"
-        ],
+        ("MAC address", "MAC addresses"): lambda f: permanent_macs(
+            f.probes.get("macs", (1, ""))[1]
+        ),
         ("product_uuid", "product_uuids"): lambda f: [
             (f.output("product_uuid") or "").strip().lower()
         ],
@@ -801,6 +916,26 @@ def cross_host_findings(facts: list[HostFacts]) -> list[Finding]:
             )
     found += _skew(answered)
     return found
+
+
+def permanent_macs(text: str) -> list[str]:
+    """The `macs` probe (`grep -sH .` of each interface's addr_assign_type and address) -> the
+    addresses burnt into or assigned to a NIC: addr_assign_type 0 (NET_ADDR_PERM). Random and
+    set ones (Calico's `cali*` veths all carry ee:ee:ee:ee:ee:ee, set by Calico; bridges, VLANs,
+    bonds copy or get theirs) and `lo` are left out. grep exits 2 when a file cannot be read
+    (some devices refuse addr_assign_type): the lines it did print count."""
+    kinds: dict[str, str] = {}
+    addresses: dict[str, str] = {}
+    for line in text.splitlines():
+        match = re.fullmatch(r"/sys/class/net/([^/]+)/(addr_assign_type|address):(.*)", line)
+        if match:
+            name, what, value = match.groups()
+            (kinds if what == "addr_assign_type" else addresses)[name] = value.strip().lower()
+    return sorted(
+        address
+        for name, address in addresses.items()
+        if name != "lo" and kinds.get(name) == "0" and address.strip("0:")
+    )
 
 
 def _skew(answered: list[HostFacts]) -> list[Finding]:
@@ -1168,17 +1303,26 @@ def network_findings(
 
 
 class PinError(Exception):
-    """The stack file is not in a form `--pin-host-keys` can edit safely (nothing was written)."""
+    """`--pin-host-keys` wrote nothing: the stack file is not in a form it can edit safely, or a
+    pinned key differs from the one that answered. `fix`: what to do."""
+
+    def __init__(self, message: str, fix: str = "add hostKey by hand") -> None:
+        super().__init__(message)
+        self.fix = fix
 
 
 def pin_host_keys(path: Path, keys: dict[str, str]) -> list[str]:
-    """Write `keys` (host name, or `BASTION`, -> 'type base64') as `hostKey` into the stack file.
+    """Write `keys` (host name, or `BASTION`, -> 'type base64') as `hostKey` into the stack file
+    where none is pinned yet. A pinned key is never replaced: one that differs from the key that
+    answered (which nothing verified) makes the whole call refuse, writing nothing.
 
-    The file is edited as text at the positions YAML reports, so comments and layout survive;
-    the result is parsed again and must equal the old content plus exactly these keys. Returns
-    the names whose key was written or changed.
+    The file is edited as text at the positions YAML reports, so comments, layout and line
+    endings survive; the result is parsed again and must equal the old content plus exactly
+    these keys; it replaces the file atomically. Returns the names whose key was written.
     """
-    text = path.read_text(encoding="utf-8")
+    path = Path(os.path.realpath(path))
+    with open(path, encoding="utf-8", newline="") as file:
+        text = file.read()
     try:
         kubeadm = _child(_child(yaml.compose(text), "config"), f"{NAMESPACE}:kubeadm")
     except (yaml.YAMLError, PinError) as error:
@@ -1198,23 +1342,49 @@ def pin_host_keys(path: Path, keys: dict[str, str]) -> list[str]:
         if bastion is not None:
             targets.append((BASTION, bastion))
     edits: list[tuple[int, int, str]] = []
-    changed = []
+    changed, differ = [], []
     for name, node in targets:
         key = keys.get(name)
         if key is None:
             continue
         current = _child(node, "hostKey", required=False)
-        if current is not None and _same_key(str(current.value), key):
+        if current is not None:
+            if not (isinstance(current, yaml.ScalarNode) and _same_key(str(current.value), key)):
+                differ.append(name)
             continue
-        edits.append(_set_host_key(text, node, current, key, f"{path}: {name}"))
+        edits.append(_set_host_key(text, node, key, f"{path}: {name}"))
         changed.append(name)
+    if differ:
+        raise PinError(
+            f"{path}: the pinned hostKey of {', '.join(differ)} differs from the key that "
+            "answered; a pinned key is never replaced, nothing written",
+            CHANGED_KEY_FIX,
+        )
     new = text
     for start, end, replacement in sorted(edits, reverse=True):
         new = new[:start] + replacement + new[end:]
     _verify(text, new, keys, changed, path)
     if new != text:
-        path.write_text(new, encoding="utf-8")
+        _replace(path, new)
     return changed
+
+
+def _replace(path: Path, text: str) -> None:
+    """Write `text` to a temporary file next to `path` with its mode, then rename it over
+    `path`: a crash leaves the old file or the new one, never half of it."""
+    mode = stat.S_IMODE(path.stat().st_mode)
+    fd, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
 
 
 def _child(node: yaml.Node | None, key: str, required: bool = True) -> yaml.Node | None:
@@ -1227,14 +1397,10 @@ def _child(node: yaml.Node | None, key: str, required: bool = True) -> yaml.Node
     return None
 
 
-def _set_host_key(
-    text: str, node: yaml.MappingNode, current: yaml.Node | None, key: str, where: str
-) -> tuple[int, int, str]:
+def _set_host_key(text: str, node: yaml.MappingNode, key: str, where: str) -> tuple[int, int, str]:
+    """The edit that adds `hostKey: "<key>"` as the entry's last key, in the file's own line
+    ending."""
     quoted = json.dumps(key)  # a JSON string is a valid YAML double-quoted scalar
-    if current is not None:
-        if not isinstance(current, yaml.ScalarNode):
-            raise PinError(f"{where}: hostKey is not a plain value")
-        return current.start_mark.index, current.end_mark.index, quoted
     last = node.value[-1][1] if node.value else None
     if not isinstance(last, yaml.ScalarNode):
         raise PinError(f"{where}: the entry does not end with a plain value; add hostKey by hand")
@@ -1245,7 +1411,10 @@ def _set_host_key(
     indent = node.value[0][0].start_mark.column
     line_end = text.find("\n", last.end_mark.index)
     line_end = len(text) if line_end < 0 else line_end
-    return line_end, line_end, "\n" + " " * indent + f"hostKey: {quoted}"
+    newline = "\n"
+    if line_end > 0 and text[line_end - 1 : line_end + 1] == "\r\n":
+        line_end, newline = line_end - 1, "\r\n"
+    return line_end, line_end, newline + " " * indent + f"hostKey: {quoted}"
 
 
 def _verify(old: str, new: str, keys: dict[str, str], changed: list[str], path: Path) -> None:
