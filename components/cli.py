@@ -52,7 +52,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hybrid-kube",
-        description="Inspect a hybrid-kube stack offline: no Pulumi CLI, cloud account or hosts.",
+        description=(
+            "Inspect a hybrid-kube stack: check and render work offline (no Pulumi CLI, cloud "
+            "account or hosts); preflight reads the real environment, changing nothing."
+        ),
     )
     parser.add_argument(
         "--project", default=str(PROJECT_ROOT), help="project folder (default: %(default)s)"
