@@ -132,6 +132,9 @@ def chain(*edits: Callable[[Config], Config]) -> Callable[[Config], Config]:
     return edit
 
 
+# A well-formed ed25519 public key (the settings check the key data), not a real host's.
+PINNED_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIAICAgICAgICAgICAgICAgICAgICAgICAgICAgICAgIC"
+
 HA = chain(
     set_key("kubeadm.controlPlaneEndpoint", "192.168.56.10"),
     add_host("cp2", "192.168.56.12", "control-plane"),
@@ -403,6 +406,20 @@ CASES: list[Case] = [
             deletes_in_order("onprem-w2-node", "onprem-w2-join"),
             waits(("onprem-w2-node", "onprem-w2-join")),
             lambda p: {"onprem-w2-join", "onprem-w2-node"} <= set(p.replaced),
+        ),
+    ),
+    Case(
+        "Pin a host's SSH key (`hostKey`, e.g. `preflight --pin-host-keys`)",
+        "onprem-lab",
+        change_host("w2", hostKey=PINNED_KEY),
+        "The connection of w2's steps changes, so each re-runs its idempotent create (no-ops on "
+        "a joined host) and from then on refuses any other key; nothing is replaced or deleted.",
+        lambda p: (
+            not p.replaced
+            and not p.deleted
+            and {a.resource for a in p.host_actions} == {n for n in p.updated if "-w2-" in n}
+            and {a.host for a in p.host_actions} == {"192.168.56.22"}
+            and all(a.action == "create" for a in p.host_actions)
         ),
     ),
     Case(
