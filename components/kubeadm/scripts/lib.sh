@@ -479,11 +479,34 @@ drain_node() {
 }
 
 # Upgrade this host's kubelet and kubectl to K8S_VERSION and restart the kubelet; first pin the
-# new minor's pause image (the node is drained or cordoned). In that order a failed run repeats
-# both: the kubelet still runs the old version, and an unchanged pin restarts nothing.
+# new minor's pause image (the node is drained or cordoned). A run that fails before the package
+# install repeats all of it. One that fails after it (the restart) leaves `kubelet --version`
+# new, so the next run takes the no-upgrade path, where restart_stale_kubelet restarts the
+# kubelet still running the replaced binary.
 upgrade_kubelet() {
   pin_sandbox_image
   install_kube_packages kubelet kubectl
+  systemctl daemon-reload
+  systemctl restart kubelet
+}
+
+# In an upgrade step with nothing to upgrade: restart the kubelet when it is not running, or when
+# the running one is stale, i.e. its executable was replaced after it started (a package install
+# whose restart failed): the kernel then shows /proc/PID/exe as "PATH (deleted)". Otherwise
+# nothing. `systemctl show --value` needs systemd 230 (Ubuntu 22.04 has 249, Debian 12 252).
+restart_stale_kubelet() {
+  local pid exe why
+  pid=$(systemctl show --property MainPID --value kubelet)
+  if [ -z "$pid" ] || [ "$pid" = 0 ]; then
+    why="the kubelet is not running"
+  else
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null || true)
+    case "$exe" in
+      *" (deleted)") why="the running kubelet (pid $pid) is stale: its binary was replaced by a package upgrade after it started (${exe%" (deleted)"})" ;;
+      *) return 0 ;;
+    esac
+  fi
+  log "$why on ${NODE_NAME:-this host}; restarting the kubelet"
   systemctl daemon-reload
   systemctl restart kubelet
 }

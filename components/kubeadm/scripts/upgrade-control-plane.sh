@@ -6,7 +6,8 @@
 #
 # Resumable: the node is annotated before it is drained and the annotation is removed only after
 # it is Ready and uncordoned again, so a run that failed in between (kubelet restart, Ready wait)
-# finishes the job on the next `pulumi up` even though the versions already match by then.
+# finishes the job on the next `pulumi up` even though the versions already match by then (a
+# kubelet left running the replaced binary is restarted first: restart_stale_kubelet).
 #
 # The new minor's pause image is pinned in containerd while the node is drained (upgrade_kubelet),
 # never by prepare on every host at once.
@@ -38,6 +39,7 @@ create() {
   kubeadm_now=$(kubeadm version -o short)
   kubelet_now=$(kubelet_version)
   if version_satisfies "$kubeadm_now" "$K8S_VERSION" && version_satisfies "$kubelet_now" "$K8S_VERSION"; then
+    restart_stale_kubelet # a previous run's restart may have failed
     if upgrade_marked; then
       log "resuming the upgrade of $NODE_NAME: it runs $kubelet_now but is still cordoned"
       finish_node_upgrade

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # upgrade-node.sh: on a worker, after its drain step: new kubeadm, `kubeadm upgrade node`, the new
 # minor's pause image pinned in containerd (restarted only if the pin changed), new kubelet and
-# kubectl, kubelet restart. A no-op when the worker already runs K8S_VERSION.
+# kubectl, kubelet restart. A no-op when the worker already runs K8S_VERSION, but for restarting a
+# kubelet that still runs a replaced binary (a previous run whose restart failed).
 #
 # Preamble variables: NODE_NAME, K8S_VERSION, SANDBOX_IMAGE (the pause image of K8S_VERSION's
 # kubeadm).
@@ -13,6 +14,7 @@ create() {
   kubelet_now=$(kubelet_version)
   if version_satisfies "$kubeadm_now" "$K8S_VERSION" && version_satisfies "$kubelet_now" "$K8S_VERSION"; then
     log "$NODE_NAME runs $kubelet_now; no upgrade needed"
+    restart_stale_kubelet # a previous run's restart may have failed
     note_sandbox_pin
     return 0
   fi
