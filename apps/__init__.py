@@ -1,6 +1,9 @@
 """The applications: declared once as data, deployed unchanged to whichever cluster a stack picks.
 
-To add an app: write `apps/<name>.py` with a `SPEC = AppSpec(...)` and add it to `_SPECS` below.
+To add an app: write `apps/<name>.py` with a `SPEC = AppSpec(...)` and add its module to the list
+below; two modules declaring one app name are refused.
+Its plain settings (`config=`) are set per stack in `hybrid-kube:appConfig.<app>`, its image
+version per stack in `hybrid-kube:appImages.<app>.<workload>` (components/settings/apps.py).
 """
 
 from __future__ import annotations
@@ -8,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from components.appspec import AppSpec
+from components.settings.base import unique_app_names
 
 from . import podinfo, web
 
-_SPECS: tuple[AppSpec, ...] = (web.SPEC, podinfo.SPEC)
-
-CATALOG: Mapping[str, AppSpec] = {spec.name: spec for spec in _SPECS}
+CATALOG: Mapping[str, AppSpec] = unique_app_names([web, podinfo])
 
 
-def secret_catalog() -> dict[str, frozenset[str]]:
-    """App name -> the secret names it reads; what the settings validate `appSecrets` against."""
-    return {name: spec.secret_names for name, spec in CATALOG.items()}
+def settings_catalog() -> dict[str, AppSpec]:
+    """App name -> spec: what the settings validate `appSecrets`, `appConfig` and `appImages`
+    against (`load_settings` reads each app's secret names, settings and workload images)."""
+    return dict(CATALOG)

@@ -27,6 +27,7 @@ cache uses, and the NetworkPolicy admits only the front end; everything else nee
 
 from components.appspec import (
     AppSpec,
+    ConfigSetting,
     ExecProbe,
     ExposedPath,
     Exposure,
@@ -77,16 +78,35 @@ SPEC = AppSpec(
         "valkeyPassword": SecretSpec(length=32, description="Password of Valkey's admin user."),
     },
     secret_files={"valkey.conf": SecretFile(template=VALKEY_CONF)},
+    config={
+        "message": ConfigSetting(
+            default="Hello from hybrid-kube", description="The heading of podinfo's page."
+        ),
+        "color": ConfigSetting(
+            default="#34577c",
+            # The page sets it as a CSS background colour (ui/vue.html): a colour and nothing else.
+            pattern=r"^#[0-9a-fA-F]{6}$",
+            description="The page's background colour, as #rrggbb.",
+        ),
+        "logLevel": ConfigSetting(
+            default="info",
+            # podinfo's initZap takes these and silently uses info for anything else.
+            allowed=("debug", "info", "warn", "error"),
+            description="podinfo's log level.",
+        ),
+    },
     workloads=(
         WorkloadSpec(
             name="frontend",
             image="ghcr.io/stefanprodan/podinfo:6.9.2",
             port=9898,
             args=("./podinfo", f"--cache-server=tcp://valkey:{VALKEY_PORT}"),
-            env={
-                "PODINFO_UI_MESSAGE": "Hello from hybrid-kube",
-                "PODINFO_UI_COLOR": "#34577c",
-                "PODINFO_LEVEL": "info",
+            # podinfo 6.9.2 reads every flag from PODINFO_<FLAG> (cmd/podinfo/main.go: viper
+            # SetEnvPrefix("PODINFO"), "-" -> "_"): --ui-message, --ui-color, --level.
+            config_env={
+                "PODINFO_UI_MESSAGE": "message",
+                "PODINFO_UI_COLOR": "color",
+                "PODINFO_LEVEL": "logLevel",
             },
             writable_paths=("/tmp", "/data"),
             readiness=HttpProbe(path="/readyz"),

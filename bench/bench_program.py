@@ -69,7 +69,8 @@ def run_main(stack: str, overrides: dict, catalog: dict[str, AppSpec] | None) ->
     original = apps.CATALOG
     if catalog is not None:
         apps.CATALOG = catalog
-        overrides = {**overrides, "hybrid-kube:apps": list(catalog)}
+        # The stack's own app settings name the sample apps; the copies run on their defaults.
+        overrides = {**overrides, "hybrid-kube:apps": list(catalog), "hybrid-kube:appConfig": {}}
     try:
         config = load_stack(stack, overrides=overrides)
         return run_program(

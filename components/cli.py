@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import runpy
 import sys
 import time
@@ -28,25 +29,87 @@ import yaml
 
 from .cluster import Capabilities
 from .settings import NAMESPACE, Settings, SettingsError, load_settings
-from .stackfile import PROJECT_ROOT, StackConfig, load_stack, stack_names
+from .settings.base import misspelled_namespace
+from .settings.existing import ExistingSettings, without_cluster
+from .stackfile import PROJECT_ROOT, StackConfig, StackFileError, load_stack, stack_names
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console script. Output cut short by a closed pipe (`hybrid-kube check x | head`)
+    ends quietly, as the Python docs' "Note on SIGPIPE" in the signal module recommends."""
+    try:
+        code = _main(argv)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # Python flushes stdout again at exit; point it at devnull so that flush cannot fail.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_INVALID
+    return code
+
+
+def _main(argv: Sequence[str] | None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    name = _stack_argument(parser, args)
     root = Path(args.project).resolve()
     try:
-        stack = load_stack(args.stack, root=root, stand_in_encrypted=True)
+        stack = load_stack(name, root=root, stand_in_encrypted=True)
     except FileNotFoundError as error:
         print(f"error: {error}", file=sys.stderr)
         return EXIT_USAGE
+    except StackFileError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_INVALID
+    if not any(k.startswith(f"{NAMESPACE}:") or misspelled_namespace(k) for k in stack.file_keys):
+        print(_no_configuration(stack, root), file=sys.stderr)
+        return EXIT_INVALID
+    problem = _catalog_problem()
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return EXIT_INVALID
     if args.command == "check":
-        return _check(stack)
+        with without_cluster():
+            return _check(stack)
     if args.command == "preflight":
         return _preflight(stack, root, as_json=args.json, pin=args.pin_host_keys)
-    return _render(stack, root, Path(args.out) if args.out else root / "render" / args.stack)
+    with without_cluster():
+        return _render(stack, root, Path(args.out) if args.out else root / "render" / name)
+
+
+def _catalog_problem() -> str | None:
+    """Why the app catalog (apps/) cannot be loaded: a bad declaration or two apps of one name
+    is one line naming the file, not a traceback from inside the import."""
+    try:
+        import apps  # noqa: F401
+    except ValueError as error:  # pydantic's ValidationError is a ValueError too
+        return f"the app catalog (apps/) cannot be loaded: {error}"
+    return None
+
+
+def _stack_argument(parser: argparse.ArgumentParser, args: argparse.Namespace) -> str:
+    """The stack, given as `check onprem-lab` or, as pulumi spells it, `check -s onprem-lab`."""
+    if args.stack and args.stack_option and args.stack != args.stack_option:
+        parser.error(f"two stacks given ({args.stack} and -s {args.stack_option}); give one")
+    name = args.stack or args.stack_option
+    if not name:
+        parser.error(f"a stack is required: hybrid-kube {args.command} <stack>")
+    return name
+
+
+def _no_configuration(stack: StackConfig, root: Path) -> str:
+    """A stack file as `pulumi stack init` writes it: say what it needs rather than fail later."""
+    from .stackfile import _stack_dir
+
+    examples = ", ".join(f"{_stack_dir(root)}/Pulumi.{n}.yaml" for n in stack_names(root))
+    return (
+        f"error: stack {stack.stack} has no configuration yet (its file sets no {NAMESPACE}: "
+        f"key); set at least {NAMESPACE}:target (aks, kubeadm or existing) and that target's "
+        f"section, e.g. `pulumi config set -s {stack.stack} target existing`, or copy the "
+        f"config: section of a shipped stack ({examples or 'none here'})"
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -67,13 +130,13 @@ def _parser() -> argparse.ArgumentParser:
         help="validate a stack's configuration and summarise it",
         description="Validate stacks/Pulumi.<stack>.yaml; exit 1 listing every problem.",
     )
-    check.add_argument("stack", help=f"stack name ({stacks})")
+    _add_stack(check, stacks)
     render = commands.add_parser(
         "render",
         help="write every object, script and input the stack would deploy",
         description="Run the program under Pulumi's mock engine and write what it would deploy.",
     )
-    render.add_argument("stack", help=f"stack name ({stacks})")
+    _add_stack(render, stacks)
     render.add_argument("--out", help="output folder (default: render/<stack>)")
     preflight = commands.add_parser(
         "preflight",
@@ -83,7 +146,7 @@ def _parser() -> argparse.ArgumentParser:
             "Progress goes to stderr, the findings to stdout."
         ),
     )
-    preflight.add_argument("stack", help=f"stack name ({stacks})")
+    _add_stack(preflight, stacks)
     preflight.add_argument("--json", action="store_true", help="print the findings as JSON")
     preflight.add_argument(
         "--pin-host-keys",
@@ -93,17 +156,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_stack(command: argparse.ArgumentParser, stacks: str) -> None:
+    command.add_argument("stack", nargs="?", help=f"stack name ({stacks})")
+    command.add_argument(
+        "-s", "--stack", dest="stack_option", metavar="STACK", help="the same, as pulumi spells it"
+    )
+
+
 # -- check --------------------------------------------------------------------------------------
 
 
 def _validate(stack: StackConfig) -> Settings | None:
-    from apps import secret_catalog
+    from apps import settings_catalog
 
     prefix = f"{NAMESPACE}:"
     raw = {k.removeprefix(prefix): v for k, v in stack.config.items() if k.startswith(prefix)}
+    # A key under a misspelled namespace (`hybrid_kube:target`) goes in whole: the settings name it.
+    raw |= {k: v for k, v in stack.config.items() if misspelled_namespace(k)}
     secret_keys = {k.removeprefix(prefix) for k in stack.secret_keys if k.startswith(prefix)}
     try:
-        return load_settings(raw, secret_catalog(), secret_keys=secret_keys)
+        return load_settings(raw, settings_catalog(), secret_keys=secret_keys)
     except SettingsError as error:
         print(f"stacks/Pulumi.{stack.stack}.yaml: {error}", file=sys.stderr)
         return None
@@ -115,16 +187,29 @@ def _check(stack: StackConfig) -> int:
         return EXIT_INVALID
     for line in summary_lines(stack, settings):
         print(line)
+    note = _assumption(settings, "checked")
+    if note:
+        print(f"note: {note}")
     return EXIT_OK
+
+
+def _assumption(settings: Settings, done: str) -> str | None:
+    """What an offline run assumed in place of a missing kubeconfig (existing target only)."""
+    if settings.target != "existing":
+        return None
+    return (settings.existing or ExistingSettings()).assumption(done)
 
 
 def summary_lines(stack: StackConfig, settings: Settings) -> list[str]:
     from apps import CATALOG
 
     from .network_policy import describe_target, network_policy_notice
+    from .registries import registry_lines, unused_login_warnings
+    from .settings.apps import config_lines, image_lines
 
     capabilities, program_warnings = cluster_capabilities(stack, settings)
-    apps = settings.selected_apps(CATALOG)
+    deployed = settings.deployed_apps(CATALOG)
+    apps = list(deployed)
     platform = settings.platform
     addons = [
         k for k in ("ingress", "load_balancer", "metrics_server", "storage") if getattr(platform, k)
@@ -140,12 +225,19 @@ def summary_lines(stack: StackConfig, settings: Settings) -> list[str]:
     section = settings.target_settings.model_dump(by_alias=True, exclude_none=True, mode="json")
     lines.append(f"  {settings.target}:")
     lines += ["    " + line for line in yaml.safe_dump(section, sort_keys=False).splitlines()]
+    lines += config_lines(settings, CATALOG) + image_lines(settings, CATALOG)
     lines.append("  secrets:")
     lines += ["    " + line for line in _secret_lines(stack, settings, apps)]
+    images = {name: [w.image for w in spec.workloads] for name, spec in deployed.items()}
+    lines.append("  registries:")
+    lines += ["    " + line for line in registry_lines(settings, images, stack=stack.stack)]
     notice = network_policy_notice(
         capabilities.network_policy if capabilities else "unknown", describe_target(settings)
     )
-    lines += _warning_lines([*settings.warnings, *program_warnings, *filter(None, [notice])])
+    unused = unused_login_warnings(settings, [i for refs in images.values() for i in refs])
+    lines += _warning_lines(
+        [*settings.warnings, *unused, *program_warnings, *filter(None, [notice])]
+    )
     return lines
 
 
@@ -303,8 +395,12 @@ def _render(stack: StackConfig, root: Path, out: Path) -> int:
 
     started = time.perf_counter()
     print(f"checking stacks/Pulumi.{stack.stack}.yaml ...")
-    if _validate(stack) is None:
+    settings = _validate(stack)
+    if settings is None:
         return EXIT_INVALID
+    note = _assumption(settings, "rendered")
+    if note:
+        print(f"  {note}")
     if not (root / "__main__.py").is_file():
         print(f"error: {root} has no __main__.py: not a hybrid-kube project", file=sys.stderr)
         return EXIT_USAGE
@@ -363,9 +459,14 @@ def _secret_strings(stack: StackConfig) -> set[str]:
     for key in stack.secret_keys:
         text = stack.config.get(key, "")
         try:
-            walk(json.loads(text))
+            value = json.loads(text)
         except json.JSONDecodeError:
-            walk(text)
+            value = text
+        if key == f"{NAMESPACE}:registries" and isinstance(value, dict):
+            # The engine marks the whole object secret once one password in it is; the hosts and
+            # user names are not secret, and masking them would garble every image reference.
+            value = [login.get("password") for login in value.values() if isinstance(login, dict)]
+        walk(value)
     return found
 
 

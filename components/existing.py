@@ -7,7 +7,7 @@ import yaml
 
 from .cluster import Capabilities, kubernetes_provider, secret_kubeconfig
 from .settings import ExistingSettings
-from .settings.existing import ExistingCapabilities
+from .settings.existing import ExistingCapabilities, offline, stand_in_kubeconfig
 
 
 def existing_capabilities(declared: ExistingCapabilities) -> Capabilities:
@@ -33,7 +33,12 @@ class ExistingCluster(pulumi.ComponentResource):
     ):
         super().__init__("hybrid-kube:existing:ExistingCluster", name, None, opts)
         path = args.kubeconfig_path()
-        text = path.read_text(encoding="utf-8")
+        # The settings refuse a missing file unless it is kubectl's default and nothing will
+        # contact the cluster (check, render): those read a stand-in naming the context.
+        if offline() and args.kubeconfig is None and not path.is_file():
+            text = stand_in_kubeconfig(args.context)
+        else:
+            text = path.read_text(encoding="utf-8")
         self.kubeconfig = secret_kubeconfig(text)
         self.cluster_identifier = args.cluster_identifier or f"existing:{_context(text, args)}"
         self.capabilities = existing_capabilities(args.capabilities)

@@ -19,6 +19,11 @@ import yaml
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 
+class StackFileError(ValueError):
+    """A stack or project file that is not readable YAML; the message is one line,
+    `stacks/Pulumi.x.yaml:34:1: <what is wrong>`, as compilers print it."""
+
+
 @dataclass
 class StackConfig:
     project: str
@@ -26,14 +31,86 @@ class StackConfig:
     config: dict[str, str] = field(default_factory=dict)
     secret_keys: list[str] = field(default_factory=list)
     encrypted: list[str] = field(default_factory=list)
+    file_keys: list[str] = field(default_factory=list)
+    """The full keys the stack file itself sets (not the project's defaults): empty for the
+    file `pulumi stack init` writes (at most an `encryptionsalt`)."""
 
 
-def stack_names(root: Path = PROJECT_ROOT) -> list[str]:
-    """The stacks that ship in `stacks/`, by name."""
-    return sorted(
+def stack_names(root: Path = PROJECT_ROOT, *, with_config: bool = True) -> list[str]:
+    """The stacks in `stacks/`, by name.
+
+    By default only those whose file sets configuration: the file `pulumi stack init` writes
+    (empty, or only `encryptionsalt`) has nothing to check, render or test until keys are set,
+    and `hybrid-kube check` says so. `with_config=False` lists every stack file.
+    """
+    paths = sorted((root / _stack_dir(root)).glob("Pulumi.*.yaml"))
+    return [
         p.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        for p in (root / _stack_dir(root)).glob("Pulumi.*.yaml")
-    )
+        for p in paths
+        if not with_config or _has_config(p, root)
+    ]
+
+
+def _has_config(path: Path, root: Path) -> bool:
+    try:
+        document = read_yaml(path, root)
+    except StackFileError:
+        return True  # listed, so that `check` reports the syntax error
+    return isinstance(document, dict) and bool(document.get("config"))
+
+
+def read_yaml(path: Path, root: Path = PROJECT_ROOT) -> Any:
+    """`path` parsed, or `StackFileError` naming the file, line and column of a syntax error."""
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        # Notepad's "Unicode" is UTF-16, a Korean editor may save CP949: say so in one line.
+        raise StackFileError(
+            f"{_shown(path, root)}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at "
+            f"offset {error.start}); save it as UTF-8"
+        ) from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        raise StackFileError(_syntax_error(error, _shown(path, root))) from None
+    except yaml.YAMLError as error:
+        raise StackFileError(f"{_shown(path, root)}: {error}") from None
+
+
+# Errors found far from their cause (often at the end of the file): the cause is where the
+# context opened, so that is the position shown.
+_UNCLOSED = {
+    "while scanning a quoted scalar": "this quoted text is never closed",
+    "while parsing a flow sequence": "this [ list is never closed with ]",
+    "while parsing a flow mapping": "this { mapping is never closed with }",
+}
+
+
+def _syntax_error(error: yaml.MarkedYAMLError, shown: str) -> str:
+    """`file:line:column: what is wrong` for a YAML syntax error, as compilers print it."""
+    problem = error.problem or error.context or "not valid YAML"
+    mark = error.problem_mark or error.context_mark
+    unclosed = _UNCLOSED.get(error.context or "")
+    if unclosed and error.context_mark and error.problem_mark:
+        found = error.problem_mark
+        problem = f"{unclosed} ({problem} at line {found.line + 1}, column {found.column + 1})"
+        mark = error.context_mark
+    elif error.context and error.problem and error.context not in problem:
+        problem = f"{problem} ({error.context})"
+    if "expected <block end>" in problem:
+        problem += "; check this line's indentation against the lines above"
+    if "'\\t'" in problem:
+        problem += "; YAML indents with spaces, not tabs"
+    where = f"{shown}:{mark.line + 1}:{mark.column + 1}" if mark else shown
+    return f"{where}: {problem}"
+
+
+def _shown(path: Path, root: Path) -> str:
+    """The path as the user knows it: relative to the project, else as given."""
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
 
 
 def load_stack(
@@ -49,20 +126,24 @@ def load_stack(
     With `stand_in_encrypted`, each encrypted value is replaced by `(secret: <key path>)` and its
     key marked secret, so the program can run without the stack's key (render, check).
     """
-    project_file = yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8"))
+    project_file = read_yaml(root / "Pulumi.yaml", root)
     project = project_file["name"]
     path = root / _stack_dir(root) / f"Pulumi.{stack}.yaml"
     if not path.is_file():
-        known = ", ".join(stack_names(root)) or "none"
+        known = ", ".join(stack_names(root, with_config=False)) or "none"
         raise FileNotFoundError(f"no stack file {path} (stacks here: {known})")
-    stack_file = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    stack_file = read_yaml(path, root) or {}
+    if not isinstance(stack_file, dict):
+        raise StackFileError(f"{_shown(path, root)}: not a mapping with a `config:` section")
+    config = _config_section(stack_file, path, root)
     result = StackConfig(project=project, stack=stack)
 
     for key, declaration in (project_file.get("config") or {}).items():
         if isinstance(declaration, dict) and "default" in declaration:
             result.config[_full_key(key, project)] = _engine_value(declaration["default"])
-    for key, value in (stack_file.get("config") or {}).items():
+    for key, value in config.items():
         full = _full_key(key, project)
+        result.file_keys.append(full)
         if _has_secure(value):
             result.encrypted.append(full)
             result.config.pop(full, None)
@@ -82,8 +163,38 @@ def load_stack(
     return result
 
 
+def _config_section(stack_file: dict[Any, Any], path: Path, root: Path) -> dict[str, Any]:
+    """The stack file's `config:` mapping, its keys checked: text, as the engine requires."""
+    config = stack_file.get("config") or {}
+    if not isinstance(config, dict):
+        raise StackFileError(
+            f"{_shown(path, root)}: config must be a mapping of key: value (one "
+            f"`hybrid-kube:<key>: <value>` per line), got {_kind(config)}"
+        )
+    for key in config:
+        if not isinstance(key, str):
+            raise StackFileError(
+                f"{_shown(path, root)}: config key {key!r} is {_kind(key)}, not a name; keys are "
+                "text such as hybrid-kube:target"
+            )
+    return config
+
+
+def _kind(value: Any) -> str:
+    """`a list`, `a number`, ... for messages."""
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "plain text"
+    if isinstance(value, list):
+        return "a list"
+    return f"a {type(value).__name__}"
+
+
 def _stack_dir(root: Path) -> str:
-    project_file = yaml.safe_load((root / "Pulumi.yaml").read_text(encoding="utf-8"))
+    project_file = read_yaml(root / "Pulumi.yaml", root)
     return project_file.get("stackConfigDir", ".")
 
 
@@ -115,5 +226,20 @@ def _engine_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (dict, list)):
-        return json.dumps(value)
+        return json.dumps(_json_ready(value))
+    return str(value)
+
+
+def _json_ready(value: Any) -> Any:
+    """YAML allows what JSON does not (`42:` or a date as a key, a date as a value): keys
+    become text and such values their YAML text, so the settings can name them."""
+    if isinstance(value, dict):
+        return {
+            _engine_value(k) if not isinstance(k, str) else k: _json_ready(v)
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
     return str(value)

@@ -3,7 +3,10 @@
 Per app: a Namespace (restricted Pod Security Standard enforced; kept when the app is removed if
 it holds data: components/storage.py), a default-deny NetworkPolicy, DNS egress, and the app's
 Secret.
-Per workload: ServiceAccount (no token), ConfigMap, Deployment or StatefulSet (with one claim
+With `registry_auths`, a `kubernetes.io/dockerconfigjson` Secret (`registry-credentials`) that
+every pod of the app names in `imagePullSecrets`.
+Per workload: ServiceAccount (no token), ConfigMap (plain env and files, and the app settings it
+reads: `appConfig` values or defaults), Deployment or StatefulSet (with one claim
 patch per replica, so a larger `Storage.size` expands the volumes in place), Service,
 NetworkPolicy (exactly the declared traffic), PodDisruptionBudget (unless a singleton),
 HorizontalPodAutoscaler (stateless workloads only), and an Ingress routing exactly the declared
@@ -43,6 +46,7 @@ from pulumi_kubernetes.core.v1 import (
     ExecActionArgs,
     HTTPGetActionArgs,
     KeyToPathArgs,
+    LocalObjectReferenceArgs,
     PodSecurityContextArgs,
     PodSpecArgs,
     PodTemplateSpecArgs,
@@ -83,6 +87,8 @@ from .secrets import AppSecrets, AppSecretsArgs
 MANAGED_BY = "hybrid-kube"
 CHECKSUM_CONFIG = "hybrid-kube.dev/config-checksum"
 CHECKSUM_SECRETS = "hybrid-kube.dev/secrets-checksum"
+PULL_SECRET = "registry-credentials"
+"""The app's `kubernetes.io/dockerconfigjson` Secret, named in every pod's imagePullSecrets."""
 _NAMESPACE_NAME = "kubernetes.io/metadata.name"
 
 
@@ -101,6 +107,11 @@ class AppArgs:
     secrets: Mapping[str, SecretStr] = field(default_factory=dict)
     """Values from `appSecrets.<app>`; missing ones are generated."""
     ingress: IngressInfo | None = None
+    config: Mapping[str, str | int | bool] = field(default_factory=dict)
+    """Values from `appConfig.<app>` (validated by the settings); missing ones take the default."""
+    registry_auths: pulumi.Input[str] | None = None
+    """A `.dockerconfigjson` document (a secret) with logins for the registries the app's images
+    come from; None when every image pulls without one."""
 
 
 class App(pulumi.ComponentResource):
@@ -122,6 +133,12 @@ class App(pulumi.ComponentResource):
             if spec.secrets
             else None
         )
+        self.pull_secret = (
+            _pull_secret(name, spec, namespace, args.registry_auths, child)
+            if args.registry_auths is not None
+            else None
+        )
+        config = spec.config_values(args.config)
         self.workloads = {
             w.name: Workload(
                 f"{name}-{w.name}",
@@ -131,6 +148,8 @@ class App(pulumi.ComponentResource):
                     namespace=namespace,
                     secrets=self.secrets,
                     ingress=args.ingress,
+                    config=config,
+                    pull_secret=self.pull_secret,
                 ),
                 opts=child,
             )
@@ -151,6 +170,9 @@ class WorkloadArgs:
     namespace: pulumi.Input[str]
     secrets: AppSecrets | None
     ingress: IngressInfo | None
+    config: Mapping[str, str] = field(default_factory=dict)
+    """Every app setting as ConfigMap text (`AppSpec.config_values`)."""
+    pull_secret: k8s.core.v1.Secret | None = None
 
 
 class Workload(pulumi.ComponentResource):
@@ -172,23 +194,30 @@ class Workload(pulumi.ComponentResource):
             automount_service_account_token=False,
             opts=child,
         )
-        config_data = {**spec.env, **spec.files}
-        if config_data:
+        config_data = app.config_data(spec, args.config)
+        # A named ConfigMap whose data changes is replaced (deleted, then created: the provider
+        # treats its data as immutable); the workload depends on it, so the rollout its checksum
+        # starts begins only once the new ConfigMap exists.
+        config_map = (
             k8s.core.v1.ConfigMap(
                 f"{name}-configmap", metadata=meta(), data=config_data, opts=child
             )
+            if config_data
+            else None
+        )
         annotations: dict[str, pulumi.Input[str]] = {CHECKSUM_CONFIG: _checksum(config_data)}
         needs_secrets = bool(spec.secret_env or spec.secret_files)
         if needs_secrets and args.secrets is not None:
             annotations[CHECKSUM_SECRETS] = args.secrets.checksum
         template = PodTemplateSpecArgs(
             metadata=ObjectMetaArgs(labels=labels, annotations=annotations),
-            spec=_pod_spec(app, spec, selector, args.secrets),
+            spec=_pod_spec(app, spec, selector, args.secrets, args.pull_secret is not None),
         )
-        workload_opts = pulumi.ResourceOptions(
-            parent=self,
-            depends_on=[args.secrets.secret] if needs_secrets and args.secrets else None,
-        )
+        # Pods start only once what they read (and the login their image pulls with) exists.
+        needed: list[pulumi.Resource] = [config_map] if config_map is not None else []
+        needed += [args.secrets.secret] if needs_secrets and args.secrets else []
+        needed += [args.pull_secret] if args.pull_secret is not None else []
+        workload_opts = pulumi.ResourceOptions(parent=self, depends_on=needed or None)
         if spec.storage is None:
             self.controller = k8s.apps.v1.Deployment(
                 f"{name}-deployment",
@@ -262,6 +291,24 @@ class Workload(pulumi.ComponentResource):
         self.register_outputs({})
 
 
+def _pull_secret(
+    name: str,
+    app: AppSpec,
+    namespace: pulumi.Input[str],
+    auths: pulumi.Input[str],
+    child: pulumi.ResourceOptions,
+) -> k8s.core.v1.Secret:
+    """The registry logins the kubelet pulls the app's images with (Kubernetes: type
+    `kubernetes.io/dockerconfigjson`, the document under the key `.dockerconfigjson`)."""
+    return k8s.core.v1.Secret(
+        f"{name}-registry-credentials",
+        metadata=ObjectMetaArgs(name=PULL_SECRET, namespace=namespace, labels=_app_labels(app)),
+        type="kubernetes.io/dockerconfigjson",
+        string_data={".dockerconfigjson": pulumi.Output.secret(auths)},
+        opts=child,
+    )
+
+
 # -- scaling and routing --------------------------------------------------------------------------
 
 
@@ -323,12 +370,17 @@ def _ingress_spec(app: AppSpec, spec: WorkloadSpec, ingress: IngressInfo) -> Ing
 
 
 def _pod_spec(
-    app: AppSpec, spec: WorkloadSpec, selector: dict[str, str], secrets: AppSecrets | None
+    app: AppSpec,
+    spec: WorkloadSpec,
+    selector: dict[str, str],
+    secrets: AppSecrets | None,
+    pull_secret: bool = False,
 ) -> PodSpecArgs:
     volumes, mounts = _volumes(spec, secrets)
     uid = spec.run_as_user
     return PodSpecArgs(
         service_account_name=spec.name,
+        image_pull_secrets=[LocalObjectReferenceArgs(name=PULL_SECRET)] if pull_secret else None,
         automount_service_account_token=False,
         enable_service_links=False,
         security_context=PodSecurityContextArgs(
@@ -402,7 +454,7 @@ def _env(spec: WorkloadSpec, secrets: AppSecrets | None) -> list[EnvVarArgs]:
                 config_map_key_ref=ConfigMapKeySelectorArgs(name=spec.name, key=variable)
             ),
         )
-        for variable in spec.env
+        for variable in [*spec.env, *spec.config_env]
     ]
     return env
 
@@ -418,12 +470,13 @@ def _volumes(
             VolumeArgs(name=volume, empty_dir=EmptyDirVolumeSourceArgs(size_limit="64Mi"))
         )
         mounts.append(VolumeMountArgs(name=volume, mount_path=path))
-    if spec.files:
+    files = [*spec.config_files, *spec.files]
+    if files:
         volumes.append(
             VolumeArgs(
                 name="files",
                 config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                    name=spec.name, items=[KeyToPathArgs(key=f, path=f) for f in spec.files]
+                    name=spec.name, items=[KeyToPathArgs(key=f, path=f) for f in files]
                 ),
             )
         )

@@ -35,11 +35,19 @@ END = "<!-- day2-table:end -->"
 Config = dict[str, Any]
 
 
+# The cases speak of the shipped sample apps; pinned, so an app a user adds to apps/ (which every
+# stack then deploys) leaves these plans and the table unchanged.
+SAMPLE_APPS = ("web", "podinfo")
+
+
 def stack_config(stack: str) -> Config:
-    """The stack file's `config:` section, as written (short keys: `kubeadm`, `apps`, ...)."""
+    """The stack file's `config:` section, as written (short keys: `kubeadm`, `apps`, ...), with
+    `apps` pinned to the sample apps where the file does not list them."""
     text = (ROOT / "stacks" / f"Pulumi.{stack}.yaml").read_text(encoding="utf-8")
     raw = yaml.safe_load(text)["config"]
-    return {key.split(":", 1)[1]: value for key, value in raw.items()}
+    config = {key.split(":", 1)[1]: value for key, value in raw.items()}
+    config.setdefault("apps", list(SAMPLE_APPS))
+    return config
 
 
 @dataclass(frozen=True)
@@ -340,6 +348,12 @@ def only_deleted(*names: str) -> Callable[[Plan], bool]:
 
 # -- the cases ------------------------------------------------------------------------------------
 
+
+def ghcr_login(token: str) -> tuple[tuple[str, Any], ...]:
+    """A stack secret `registries["ghcr.io"]` with this token."""
+    return (("registries", {"ghcr.io": {"username": "someone", "password": token}}),)
+
+
 CASES: list[Case] = [
     Case(
         "Reorder the hosts",
@@ -347,6 +361,14 @@ CASES: list[Case] = [
         reorder_hosts,
         "Nothing changes: resources are named after hosts, and roles, not positions, decide "
         "what runs where.",
+        nothing,
+    ),
+    Case(
+        "Declare the hosts' network (`kubeadm.hostNetwork: 192.168.56.0/24`)",
+        "onprem-lab",
+        set_key("kubeadm.hostNetwork", "192.168.56.0/24"),
+        "Nothing changes: the declaration is only checked (hosts, MetalLB pool and kube-vip "
+        "address must lie in it), never deployed.",
         nothing,
     ),
     Case(
@@ -554,9 +576,9 @@ CASES: list[Case] = [
         before=local_kubeconfig("original", token="old-token"),
     ),
     Case(
-        "Add that app back",
+        "Add that app back (`apps: [web, podinfo]`)",
         "local",
-        lambda config: {k: v for k, v in config.items() if k != "apps"},
+        set_key("apps", list(SAMPLE_APPS)),
         "Recreated; the kept namespace is adopted (server-side apply) and Valkey mounts its old "
         "claim.",
         only_created("podinfo"),
@@ -571,6 +593,54 @@ CASES: list[Case] = [
         secret_rolls,
         before=local_kubeconfig("original", token="old-token"),
         secrets_after=(("appSecrets", {"podinfo": {"valkeyPassword": "correct horse battery"}}),),
+    ),
+    Case(
+        "Change an app setting (`appConfig.web.message`)",
+        "local",
+        set_key("appConfig.web.message", "Hello again"),
+        "The app's ConfigMap is replaced (immutable to the provider; the Deployment waits for the "
+        "new one) and only the pods that read it roll.",
+        lambda p: (
+            p.replaced == {"web-web-configmap": "data changed"}
+            and p.updated == ["web-web-deployment"]
+            and not (p.created or p.deleted)
+        ),
+        before=local_kubeconfig("original", token="old-token"),
+    ),
+    Case(
+        'Promote an image version (`appImages: {podinfo: {frontend: "6.9.3"}}`)',
+        "onprem-lab",
+        set_key("appImages", {"podinfo": {"frontend": "6.9.3"}}),
+        "Only that Deployment is updated: a rolling update to the new image.",
+        updated_only("podinfo-frontend-deployment"),
+    ),
+    Case(
+        'Add a registry login (`registries["ghcr.io"]`)',
+        "local",
+        lambda config: config,
+        "Each app with an image on that registry gets a pull Secret, and its pods roll once to "
+        "name it in `imagePullSecrets`; apps on other registries are untouched.",
+        lambda p: (
+            p.created == ["podinfo-registry-credentials"]
+            and sorted(p.updated) == ["podinfo-frontend-deployment", "podinfo-valkey-statefulset"]
+            and not (p.replaced or p.deleted)
+        ),
+        before=local_kubeconfig("original", token="old-token"),
+        secrets_after=ghcr_login("first-token"),
+    ),
+    Case(
+        "Rotate that registry token",
+        "local",
+        lambda config: config,
+        "Only the pull Secret is replaced (same name); no pod rolls: the kubelet reads it at the "
+        "next pull.",
+        lambda p: (
+            p.replaced == {"podinfo-registry-credentials": "stringData changed"}
+            and not (p.created or p.deleted or p.updated)
+        ),
+        before=local_kubeconfig("original", token="old-token"),
+        secrets_before=ghcr_login("first-token"),
+        secrets_after=ghcr_login("second-token"),
     ),
     Case(
         "Change the system pool's node counts",

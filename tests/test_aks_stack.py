@@ -7,7 +7,7 @@ import functools
 
 from support import run_main
 
-from apps import secret_catalog
+from apps import settings_catalog
 from components import versions
 from components.recording import Recording
 from components.settings import load_settings
@@ -29,7 +29,7 @@ def recording() -> Recording:
 
 
 def test_stack_file_validates_to_the_documented_defaults():
-    settings = load_settings(raw_settings(), secret_catalog())
+    settings = load_settings(raw_settings(), settings_catalog())
     assert settings.target == "aks"
     assert settings.kubernetes_version == "1.35"
     aks = settings.aks

@@ -1,10 +1,14 @@
 """Day 2 for apps: what a `pulumi up` does when an app is removed or added back, its secret, its
-replica count or its storage size changes. Recorded before and after with the transitions harness.
+replica count, its storage size, one of its settings or its image version changes. Recorded
+before and after with the transitions harness.
 
 App objects are identical on every target (test_parity), so the `local` stack stands for all.
 """
 
 from __future__ import annotations
+
+import copy
+import json
 
 import pytest
 from support import run_main
@@ -14,8 +18,11 @@ from transitions import plan, record
 import apps
 from components.appspec import AppSpec, Storage
 from components.recording import Recording
+from components.stackfile import load_stack
 
 STACK = "local"
+# The shipped apps, named: what "before" deploys even when you add an app to the catalog.
+BOTH = {"hybrid-kube:apps": ["web", "podinfo"]}
 PODINFO = apps.CATALOG["podinfo"]
 WEB = apps.CATALOG["web"]
 
@@ -46,7 +53,7 @@ def of_app(recording: Recording, app: str) -> set[str]:
 
 
 def test_removing_an_app_with_data_keeps_its_namespace_and_claims():
-    before = record(STACK)
+    before = record(STACK, overrides=BOTH)
     step = plan(before, record(STACK, overrides={"hybrid-kube:apps": ["web"]}))
     assert set(step.deleted) == of_app(before, "podinfo")
     assert not (step.created or step.replaced or step.updated)  # web is untouched
@@ -63,7 +70,7 @@ def test_removing_an_app_with_data_keeps_its_namespace_and_claims():
 
 def test_adding_the_app_back_adopts_its_namespace():
     without = record(STACK, overrides={"hybrid-kube:apps": ["web"]})
-    everything = record(STACK)
+    everything = record(STACK, overrides=BOTH)
     step = plan(without, everything)
     assert set(step.created) == of_app(everything, "podinfo")
     assert not (step.deleted or step.replaced or step.updated)
@@ -76,7 +83,7 @@ def test_adding_the_app_back_adopts_its_namespace():
 
 
 def test_removing_an_app_without_data_deletes_its_namespace():
-    before = record(STACK)
+    before = record(STACK, overrides=BOTH)
     step = plan(before, record(STACK, overrides={"hybrid-kube:apps": ["podinfo"]}))
     assert set(step.deleted) == of_app(before, "web")
     namespace = before.named("web-namespace")
@@ -150,3 +157,65 @@ def test_a_smaller_volume_is_sent_to_the_api_server_as_a_claim_update(stack_with
     step = plan(before, record(STACK))
     assert step.replaced == {}
     assert step.updated == ["podinfo-valkey-data-valkey-0"]
+
+
+# -- settings and image versions ------------------------------------------------------------------
+
+
+def stack_config_with(app: str, key: str, value) -> dict:
+    """The stack's own `appConfig` with one value edited, as a one-line edit of the file."""
+    config = copy.deepcopy(load_stack(STACK).config["hybrid-kube:appConfig"])
+    config = json.loads(config) if isinstance(config, str) else config
+    config.setdefault(app, {})[key] = value
+    return {"hybrid-kube:appConfig": config}
+
+
+def before_value(app: str, key: str):
+    config = load_stack(STACK).config["hybrid-kube:appConfig"]
+    config = json.loads(config) if isinstance(config, str) else config
+    return config[app][key]
+
+
+def test_editing_one_setting_rebuilds_that_configmap_and_rolls_only_its_deployment():
+    before = record(STACK)
+    step = plan(before, record(STACK, overrides=stack_config_with("web", "message", "Edited")))
+    # The provider treats a ConfigMap's data as immutable: the named one is deleted, then
+    # created again; the Deployment waits for it, and its checksum annotation rolls the pods.
+    assert step.replaced == {"web-web-configmap": "data changed"}
+    assert step.updated == ["web-web-deployment"]
+    assert not (step.created or step.deleted)
+
+
+def test_an_unchanged_setting_changes_nothing():
+    before = record(STACK)
+    same = stack_config_with("podinfo", "logLevel", before_value("podinfo", "logLevel"))
+    step = plan(before, record(STACK, overrides=same))
+    assert not (step.created or step.deleted or step.replaced or step.updated)
+
+
+def test_promoting_an_image_version_updates_only_that_deployment():
+    before = record(STACK)
+    after = record(STACK, overrides={"hybrid-kube:appImages": {"podinfo": {"frontend": "6.9.3"}}})
+    step = plan(before, after)
+    assert step.updated == ["podinfo-frontend-deployment"]
+    assert not (step.created or step.deleted or step.replaced)
+    (container,) = after.named("podinfo-frontend-deployment").inputs["spec"]["template"]["spec"][
+        "containers"
+    ]
+    assert container["image"] == "ghcr.io/stefanprodan/podinfo:6.9.3"
+
+
+def test_a_docker_hub_login_rolls_every_app_pulling_from_docker_hub():
+    """What docs/own-app.md step 4 says: a `docker.io` login is not only for your app. `web`
+    (nginxinc/nginx-unprivileged) and podinfo's Valkey (valkey/valkey) are on Docker Hub, so
+    each app gets a pull Secret and its pod templates change: the single-replica Valkey
+    StatefulSet restarts its one pod."""
+    login = {"registries": {"docker.io": {"username": "u", "password": "dockerHubToken"}}}
+    step = plan(record(STACK), record(STACK, secrets=login))
+    assert sorted(step.created) == ["podinfo-registry-credentials", "web-registry-credentials"]
+    assert sorted(step.updated) == [
+        "podinfo-frontend-deployment",
+        "podinfo-valkey-statefulset",
+        "web-web-deployment",
+    ]
+    assert not (step.deleted or step.replaced)

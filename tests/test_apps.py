@@ -305,3 +305,32 @@ def test_shipped_images_name_an_exact_release(workload):
 def test_podinfo_objects_pass_the_strict_schema():
     for resource in podinfo_recording().kubernetes_objects():
         assert schema_errors(manifest(resource), "1.34") is None, resource.name
+
+
+# -- settings the apps read -----------------------------------------------------------------------
+
+# podinfo 6.9.2 cmd/podinfo/main.go: every flag is also read from PODINFO_<FLAG> (viper
+# SetEnvPrefix("PODINFO"), SetEnvKeyReplacer "-" -> "_", AutomaticEnv); these are its flags.
+PODINFO_FLAGS = frozenset(
+    {"host", "port", "level", "data-path", "config-path", "ui-path", "ui-logo", "ui-color"}
+    | {"ui-message", "h2c", "random-delay", "random-error", "unhealthy", "unready", "version"}
+)
+# initZap in the same file: the levels it knows; any other value silently logs at info.
+PODINFO_LEVELS = frozenset({"debug", "info", "warn", "error", "fatal", "panic"})
+
+
+def test_podinfo_settings_reach_flags_podinfo_reads():
+    frontend = PODINFO.workload("frontend")
+    flags = {env.removeprefix("PODINFO_").lower().replace("_", "-") for env in frontend.config_env}
+    assert all(env.startswith("PODINFO_") for env in frontend.config_env)
+    assert flags == {"ui-message", "ui-color", "level"} <= PODINFO_FLAGS
+    assert set(PODINFO.config["logLevel"].allowed) <= PODINFO_LEVELS
+
+
+@pytest.mark.parametrize("colour", ["#34577c", "#ABCDEF"])
+def test_podinfo_colour_is_a_css_colour_and_nothing_else(colour):
+    setting = PODINFO.config["color"]
+    assert setting.parse(colour) == colour
+    for hostile in ("red; background: url(x)", "#1234567", "expression(alert(1))"):
+        with pytest.raises(ValueError, match="is not allowed"):
+            setting.parse(hostile)

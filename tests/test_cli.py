@@ -12,7 +12,7 @@ import pytest
 import yaml
 from support import schema_errors, shellcheck
 
-from components.cli import main
+from components.cli import _secret_strings, main
 from components.recording import run_program
 from components.render import render
 from components.stackfile import PROJECT_ROOT, load_stack, stack_names
@@ -52,11 +52,13 @@ def test_check_on_a_broken_stack_exits_1_listing_every_problem(tmp_path, capsys)
     project = broken_project(tmp_path)
     assert main(["--project", str(project), "check", "broken"]) == 1
     err = capsys.readouterr().err
-    assert "invalid stack configuration (2 problems)" in err
+    assert "invalid stack configuration (3 problems)" in err
     assert (
         "hybrid-kube:kubeadm.hosts[0].address: '10.0.0.300' is not an IPv4 or IPv6 address" in err
     )
     assert "hybrid-kube:kubeadm.cni" in err
+    # A rule across sections, reported beside the field errors rather than after they are fixed.
+    assert "hybrid-kube:kubeadm.loadBalancerAddresses: required while platform.loadBalancer" in err
     assert "Traceback" not in err
 
 
@@ -146,6 +148,8 @@ def test_no_secret_value_reaches_a_rendered_file(stack, tmp_path):
     sentinels = {
         "sshPrivateKey": "-----BEGIN OPENSSH PRIVATE KEY-----\nrenderKeySentinel\n-----END-----\n",
         "appSecrets": {"podinfo": {"valkeyPassword": "renderPasswordSentinel12345678"}},
+        # web's image is on Docker Hub: this login becomes a pull Secret in web's namespace.
+        "registries": {"docker.io": {"username": "someone", "password": "renderRegistrySentinel"}},
     }
     config = load_stack(stack, secrets=sentinels)
     recording = run_program(
@@ -159,8 +163,16 @@ def test_no_secret_value_reaches_a_rendered_file(stack, tmp_path):
     assert result.files
     for path in result.files:
         text = path.read_text(encoding="utf-8")
-        for needle in ("renderKeySentinel", "renderPasswordSentinel", "kubeconfig-token-sentinel"):
+        for needle in (
+            "renderKeySentinel",
+            "renderPasswordSentinel",
+            "renderRegistrySentinel",
+            "kubeconfig-token-sentinel",
+        ):
             assert needle not in text, (path, needle)
+    # ...though the login did reach the program: a pull Secret holds it.
+    kinds = [o.manifest().get("type") for o in recording.kubernetes_objects()]
+    assert "kubernetes.io/dockerconfigjson" in kinds
 
 
 def test_render_masks_named_strings_wherever_they_appear(tmp_path):
@@ -174,6 +186,14 @@ def test_render_masks_named_strings_wherever_they_appear(tmp_path):
     texts = [path.read_text(encoding="utf-8") for path in result.files]
     assert not any("Hello from hybrid-kube" in text for text in texts)
     assert any("(secret)" in text for text in texts if "configmap" in text.lower())
+
+
+def test_render_masks_registry_passwords_but_not_the_user_names_in_image_references():
+    login = {"ghcr.io": {"username": "stefanprodan", "password": "registryTokenSentinel"}}
+    masked = _secret_strings(load_stack("local", secrets={"registries": login}))
+    # podinfo's image is ghcr.io/stefanprodan/podinfo: masking the user would garble it.
+    assert "registryTokenSentinel" in masked
+    assert "stefanprodan" not in masked and "ghcr.io" not in masked
 
 
 def test_render_outside_a_project_is_a_usage_error(tmp_path, capsys):
@@ -264,3 +284,39 @@ def test_render_says_where_policies_may_not_hold(tmp_path, capsys):
     summary = (out / "summary.md").read_text(encoding="utf-8")
     assert summary.index("## Warnings") < summary.index("## Files")
     assert f"- {notice}" in summary
+
+
+def test_check_lists_each_apps_settings_and_images(capsys):
+    assert main(["check", "local"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "  app settings:" in out and "  images:" in out
+    assert any(line.startswith("    web.") for line in out)
+    assert any(line.startswith("    podinfo/") for line in out)
+
+
+def test_check_lists_registry_logins_and_warns_of_an_unused_one():
+    from apps import settings_catalog
+    from components.cli import summary_lines
+    from components.settings import load_settings
+
+    logins = {
+        "ghcr.io": {"username": "someone", "password": "checkTokenSentinel"},
+        "registry.example.com": {"username": "other", "password": "otherTokenSentinel"},
+    }
+    # Pinned to the sample apps, so an app added to apps/ does not change the lines below.
+    apps = {"hybrid-kube:apps": ["web", "podinfo"]}
+    stack = load_stack("local", overrides=apps, secrets={"registries": logins})
+    raw = {k.removeprefix("hybrid-kube:"): v for k, v in stack.config.items()}
+    settings = load_settings(raw, settings_catalog(), secret_keys={"registries"})
+    lines = summary_lines(stack, settings)
+    text = "\n".join(lines)
+    assert "checkTokenSentinel" not in text and "otherTokenSentinel" not in text
+    assert (
+        '    registries["ghcr.io"]: user someone, password set (encrypted); pull Secret for podinfo'
+        in lines
+    )
+    assert (
+        "  - hybrid-kube:registries.registry.example.com: not used: no image of the selected apps "
+        "is on registry.example.com (they come from docker.io, ghcr.io); remove the login with "
+        "pulumi config rm --path 'registries[\"registry.example.com\"]', or check the apps' images"
+    ) in lines

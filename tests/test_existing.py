@@ -8,7 +8,7 @@ import yaml
 from support import run_main
 from transitions import plan, record
 
-from apps import secret_catalog
+from apps import settings_catalog
 from components.existing import ExistingCluster, existing_capabilities
 from components.recording import run_program
 from components.settings import ExistingSettings, SettingsError, load_settings
@@ -140,7 +140,7 @@ def test_declaring_network_policy_changes_no_resource():
 def test_bad_capabilities_name_the_key_and_what_is_allowed(capabilities, path, expected):
     raw = {"target": "existing", "existing": {"capabilities": capabilities}}
     with pytest.raises(SettingsError) as error:
-        load_settings(raw, secret_catalog())
+        load_settings(raw, settings_catalog())
     [(where, message)] = error.value.problems
     assert where == path
     assert expected in message
@@ -154,3 +154,20 @@ def test_a_stack_without_a_named_context_is_warned_that_use_context_would_move_i
     for pinned in ({"context": "kind-kind"}, {"clusterIdentifier": "lab"}):
         settings = load_settings({"target": "existing", "existing": pinned}, {})
         assert not any("existing.context" in w for w in settings.warnings)
+
+
+def test_offline_a_missing_kubeconfig_is_a_stand_in_naming_the_context(tmp_path, monkeypatch):
+    from components.settings.existing import without_cluster
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with without_cluster():
+        rec = run_program(lambda: ExistingCluster("existing", ExistingSettings(context="minikube")))
+    provider = rec.named("existing-provider")
+    assert provider.inputs["context"] == "minikube"
+    assert provider.inputs["clusterIdentifier"] == "existing:minikube"
+    stand_in = yaml.safe_load(provider.inputs["kubeconfig"])
+    assert stand_in["current-context"] == "minikube"
+    assert provider.secret_inputs == {"kubeconfig"}
+    # Outside check and render, the same missing file is an error, never a stand-in.
+    with pytest.raises(FileNotFoundError):
+        run_program(lambda: ExistingCluster("existing", ExistingSettings(context="minikube")))

@@ -645,8 +645,11 @@ def test_shipped_stack_file_is_the_documented_lab():
     ]
     # The commented HA variant is valid too.
     text = (PROJECT_ROOT / "stacks" / "Pulumi.onprem-lab.yaml").read_text(encoding="utf-8")
-    block = text.split("  # hybrid-kube:kubeadm:\n", 1)[1].split("  hybrid-kube:platform:")[0]
-    ha_yaml = "\n".join(line.replace("  #", "", 1) for line in block.splitlines())
+    block = text.split("  # hybrid-kube:kubeadm:\n", 1)[1].splitlines()
+    # The variant runs until the first line that is not an indented, commented YAML line.
+    end = next(i for i, line in enumerate(block) if not line.startswith("  #   "))
+    lines = block[:end]
+    ha_yaml = "\n".join(line.replace("  #", "", 1) for line in lines)
     ha = KubeadmSettings.model_validate(yaml.safe_load(ha_yaml))
     assert len(ha.control_planes) == 3 and ha.kube_vip_address == "192.168.56.10"
 

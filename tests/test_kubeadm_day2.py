@@ -21,7 +21,7 @@ from test_kubeadm_cluster import critical_path, stdin_variables
 from test_kubeadm_scripts import bash, script_functions
 from transitions import HostAction, Plan, plan, record
 
-from apps import secret_catalog
+from apps import settings_catalog
 from components.kubeadm import KUBEADM_CAPABILITIES, kubeadm_capabilities
 from components.kubeadm.commands import script_text
 from components.recording import RecordedResource, Recording
@@ -182,7 +182,7 @@ def test_a_new_address_for_the_bootstrap_host_is_refused_by_its_identity():
 def test_bootstrap_host_must_name_a_control_plane(bootstrap, hosts, problem):
     raw = {"target": "kubeadm", "kubeadm": overrides(*hosts, bootstrapHost=bootstrap)[KUBEADM_KEY]}
     with pytest.raises(SettingsError) as caught:
-        load_settings(raw, secret_catalog())
+        load_settings(raw, settings_catalog())
     ((path, message),) = caught.value.problems
     assert path == "hybrid-kube:kubeadm.bootstrapHost"
     assert problem in message and "'cp1', 'cp2', 'cp3'" in message
@@ -194,7 +194,7 @@ def test_the_bootstrap_host_is_the_control_plane_whose_name_sorts_first_by_defau
             "target": "kubeadm",
             "kubeadm": overrides(cp(3), worker(1), cp(2), cp(1), bootstrapHost=None)[KUBEADM_KEY],
         },
-        secret_catalog(),
+        settings_catalog(),
     ).kubeadm
     assert settings.bootstrap_control_plane.name == "cp1"
     assert [h.name for h in settings.joining_control_planes] == ["cp2", "cp3"]

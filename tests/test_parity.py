@@ -15,12 +15,16 @@ TARGET_STACKS = ("local", "azure-dev", "onprem-lab")
 # The goal is none; an entry here must say why the difference is unavoidable.
 ALLOWED_DIFFERENCES: dict[tuple[str, str, str], str] = {}
 
+# App settings differ per stack on purpose (tests/test_app_config.py checks that each stack's own
+# values reach its pods); given the same values, every target must declare the same objects.
+SAME_APP_CONFIG = {"hybrid-kube:appConfig": {}}
+
 
 @functools.cache
 def app_objects(stack: str) -> dict[tuple[str, str, str], dict]:
     """(kind, namespace, name) -> object, for every object an app declares."""
     objects = {}
-    for resource in run_main(stack).kubernetes_objects():
+    for resource in run_main(stack, overrides=SAME_APP_CONFIG).kubernetes_objects():
         obj = resource.manifest()
         labels = obj.get("metadata", {}).get("labels", {})
         if labels.get("app.kubernetes.io/managed-by") != MANAGED_BY:

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from apps import settings_catalog
 from components.preflight import Finding, failed
 from components.preflight import aks as preflight
 from components.settings import load_settings
@@ -72,7 +73,7 @@ def az(tmp_path, monkeypatch) -> Az:
 
 
 def run(config: dict[str, Any] | None = None) -> list[Finding]:
-    settings = load_settings(config or stack_config(), catalog={})
+    settings = load_settings(config or stack_config(), catalog=settings_catalog())
     lines: list[str] = []
     findings = preflight.run(settings, "azure-dev", lines.append)
     assert lines, "no progress was reported"

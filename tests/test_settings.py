@@ -11,12 +11,12 @@ import pulumi
 import pytest
 from support import MAIN
 
-from apps import secret_catalog
+from apps import settings_catalog
 from components.recording import run_program
 from components.settings import SettingsError, load_settings
 from components.stackfile import load_stack
 
-CATALOG = secret_catalog()
+CATALOG = settings_catalog()
 
 
 def kubeadm_stack() -> dict:

@@ -48,9 +48,17 @@ def objects(rec: Recording, kind: str | None = None) -> list[dict]:
     return [o for o in found if kind is None or o["kind"] == kind]
 
 
-def one(rec: Recording, kind: str, name: str) -> dict:
-    (obj,) = [o for o in objects(rec, kind) if o["metadata"]["name"] == name]
-    return obj
+def one(rec: Recording, kind: str, name: str, namespace: str | None = None) -> dict:
+    """The one `kind` object called `name` (in `namespace`, when given: two apps may each have a
+    workload of the same name, e.g. an added app's `web` beside the shipped one)."""
+    found = [
+        o
+        for o in objects(rec, kind)
+        if o["metadata"]["name"] == name and namespace in (None, o["metadata"].get("namespace"))
+    ]
+    where = sorted(str(o["metadata"].get("namespace")) for o in found)
+    assert len(found) == 1, f"{len(found)} {kind} objects named {name!r} (namespaces {where})"
+    return found[0]
 
 
 PODINFO = CATALOG["podinfo"]
@@ -403,6 +411,52 @@ def test_bad_workload_declarations_fail_when_declared(change, message):
     with pytest.raises(ValidationError) as caught:
         WorkloadSpec(**{**base, **change})
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("image", "why"),
+    [
+        ("ghcr.io/Me/hello:1.0.0", "repository names must be lowercase: write ghcr.io/me/hello"),
+        ("Me/hello:1.0.0", "repository names must be lowercase: write me/hello:1.0.0"),
+        ("https://ghcr.io/me/hello:1.0.0", "drop https://: "),
+        ("http://localhost:5000/hello:1.0.0", "drop http://: "),
+        (":1.0.0", "has no repository name"),
+        ("ghcr.io//hello:1.0.0", "has an empty path part"),
+        ("ghcr.io/me/hello/:1.0.0", "has an empty path part"),
+        ("ghcr.io/me/hello:2.4.1+build.7", "holds '+', which tags cannot"),
+        ("ghcr.io/me/hello:", "the ':' is followed by no tag"),
+        ("ghcr.io/me/hello:.1.0.0", "tag '.1.0.0' is not allowed"),
+        ("ghcr.io/me/hel!o:1.0.0", "path part 'hel!o', which is not allowed"),
+        ("ghcr.io/me/a___b:1.0.0", "path part 'a___b', which is not allowed"),
+        ("ghcr.io/me/-hello:1.0.0", "path part '-hello', which is not allowed"),
+        ("bad_host.io/hello:1.0.0", "registry host 'bad_host.io'"),
+        ("ghcr.io/me/hello 1.0.0", "holds a space"),
+        ("ghcr.io/" + "a" * 256 + ":1.0.0", "at most 255"),
+    ],
+)
+def test_references_the_kubelet_refuses_fail_when_declared(image, why):
+    """distribution/reference@v0.6.0's grammar, which the kubelet parses image names with."""
+    with pytest.raises(ValidationError) as caught:
+        WorkloadSpec(name="w", image=image, port=80)
+    assert why in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "image",
+    [
+        "localhost:5000/x:1.0.0",
+        "[::1]:5000/hello:1.0.0",
+        "registry.example.com:5000/team/app:2.0.0",
+        "ghcr.io/me/hello:sha-3f2a9c1",
+        "ghcr.io/me/hello:2.4.1_build.7",
+        "ex--ample.com/a__b/c---d.e_f:1.0.0",
+        "ghcr.io/me/hello@sha256:" + "ab" * 32,
+        "ghcr.io/me/hello:1.0.0@sha256:" + "ab" * 32,
+        *(w.image for spec in CATALOG.values() for w in spec.workloads),
+    ],
+)
+def test_valid_references_are_accepted_unchanged(image):
+    assert WorkloadSpec(name="w", image=image, port=80).image == image
 
 
 @pytest.mark.parametrize(

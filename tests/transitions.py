@@ -456,7 +456,7 @@ def _host_actions(
     deleted: set[str] = set()  # old URNs whose delete has been emitted
     late: set[str] = set()  # replaced create-before-delete: the old one goes at the end
     order = _reverse_dependency_order(result.before)
-    for resource in result.after.resources:
+    for resource in _dependency_order(result.after):
         previous = matched.get(resource.urn)
         if resource.name in result.replaced and previous is not None:
             if _deletes_first(resource):
@@ -565,9 +565,34 @@ def _reverse_dependency_order(recording: Recording) -> list[str]:
             visit(dependency)
         order.append(urn)
 
-    for r in recording.resources:
-        visit(r.urn)
+    for urn in sorted(graph):
+        visit(urn)
     return [urn for urn in reversed(order) if urn in graph]
+
+
+def _dependency_order(recording: Recording) -> list[RecordedResource]:
+    """Resources with every one after what it depends on; ties by URN.
+
+    Not registration order: resources registered from inside `apply` callbacks register in
+    whatever order the outputs resolve, which varies between runs of the same program.
+    """
+    by_urn = {r.urn: r for r in recording.resources}
+    graph = _graph(recording)
+    order: list[RecordedResource] = []
+    done: set[str] = set()
+
+    def visit(urn: str) -> None:
+        if urn in done:
+            return
+        done.add(urn)
+        for dependency in sorted(graph.get(urn, ())):
+            visit(dependency)
+        if urn in by_urn:
+            order.append(by_urn[urn])
+
+    for urn in sorted(by_urn):
+        visit(urn)
+    return order
 
 
 # -- small helpers --------------------------------------------------------------------------------

@@ -25,7 +25,8 @@ from pydantic_core import PydanticCustomError
 NAMESPACE = "hybrid-kube"
 
 # Keys whose values must never be echoed in an error message.
-SECRET_KEYS = frozenset({"sshPrivateKey", "appSecrets"})
+# Settings that hold credentials: never echoed in a message, refused when typed in plain text.
+SECRET_KEYS = frozenset({"sshPrivateKey", "appSecrets", "registries"})
 
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
@@ -84,6 +85,16 @@ def _ip_address(value: str) -> str:
 
 
 def _cidr(value: str) -> str:
+    if "/" not in value:
+        # ipaddress would take a bare address as a network of one (/32): never what was meant.
+        try:  # the /16 holding the address, host bits cleared, so the example is valid as given
+            example = ipaddress.ip_network(f"{value}/16", strict=False)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a CIDR network such as 10.244.0.0/16") from None
+        raise ValueError(
+            f"{value!r} has no prefix length; write the network with its size, "
+            f"e.g. {example} (how many addresses it holds)"
+        )
     try:
         return str(ipaddress.ip_network(value, strict=True))
     except ValueError as exc:
@@ -101,6 +112,61 @@ DnsLabel = Annotated[str, AfterValidator(_dns_label)]
 IpAddress = Annotated[str, AfterValidator(_ip_address)]
 Cidr = Annotated[str, AfterValidator(_cidr)]
 Port = Annotated[int, pydantic.Field(ge=1, le=65535)]
+
+
+# -- namespaces and the app catalog ------------------------------------------------------------
+
+
+def misspelled_namespace(key: str) -> bool:
+    """True for a full config key whose namespace looks like a typo of ours (`hybrid_kube:`,
+    `Hybrid-Kube:`, `hybridkube:`); other namespaces (`kubernetes:`, `azure-native:`) belong
+    to providers and are left alone."""
+    namespace, sep, _ = key.partition(":")
+    if not sep or namespace == NAMESPACE:
+        return False
+    squashed = re.sub(r"[^a-z0-9]", "", namespace.lower())
+    return squashed == re.sub(r"[^a-z0-9]", "", NAMESPACE) or bool(
+        difflib.get_close_matches(namespace.lower(), [NAMESPACE], n=1, cutoff=0.8)
+    )
+
+
+def namespace_problem(key: str) -> tuple[str, str]:
+    """The (key, message) for a key under a misspelled namespace."""
+    namespace, _, name = key.partition(":")
+    return (
+        key,
+        f"unknown namespace {namespace!r} (did you mean {NAMESPACE}:?): this key and every "
+        f"other {namespace}: key are ignored; write it as {NAMESPACE}:{name}",
+    )
+
+
+def unique_app_names(modules: Iterable[types.ModuleType]) -> dict[str, Any]:
+    """App name -> the `SPEC` of each app module, refusing two modules that declare one name.
+
+    A copied app file that keeps `name="web"` would otherwise replace the real `web` app without
+    a word (and the next deploy would delete the real one's objects).
+    """
+    found: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for module in modules:
+        spec = module.SPEC
+        where = _module_file(module)
+        if spec.name in found:
+            raise ValueError(
+                f"{where} and {origin[spec.name]} both declare an app named {spec.name!r}; app "
+                f"names must be unique: give the copy its own name (name=... in {where})"
+            )
+        found[spec.name] = spec
+        origin[spec.name] = where
+    return found
+
+
+def _module_file(module: types.ModuleType) -> str:
+    path = Path(getattr(module, "__file__", None) or module.__name__)
+    try:
+        return str(path.resolve().relative_to(Path(__file__).resolve().parents[2]))
+    except ValueError:
+        return str(path)
 
 
 # -- error reporting ---------------------------------------------------------------------------

@@ -7,12 +7,41 @@ import binascii
 import ipaddress
 import re
 from collections import Counter
-from collections.abc import Iterator
-from typing import Annotated, Literal
+from collections.abc import Callable, Iterator
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, Field, field_validator, model_validator
+import pydantic
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from .base import Cidr, DnsLabel, ExistingFile, IpAddress, Port, Problem, StrictModel, check
+from .base import (
+    Cidr,
+    DnsLabel,
+    ExistingFile,
+    IpAddress,
+    Port,
+    Problem,
+    StrictModel,
+    check,
+    format_path,
+)
+
+# kubeadm's own bounds for podSubnet (ValidatePodSubnetNodeMask in kubernetes/kubernetes
+# cmd/kubeadm/app/apis/kubeadm/validation/validation.go): the pod mask may not be longer than the
+# node mask kube-controller-manager uses (`--node-cidr-mask-size`, 24 for IPv4, which we leave
+# alone), nor more than `PodSubnetNodeMaskMaxDiff` (16) shorter: a /8 to a /24.
+NODE_CIDR_MASK_SIZE = 24
+POD_SUBNET_NODE_MASK_MAX_DIFF = 16
+# CNIs whose pods get addresses from the node's podCIDR (node.spec.podCIDR, a /24 of podCidr per
+# node): Flannel, and Cilium in `ipam.mode: kubernetes` (components/kubeadm/cni.py). Calico
+# allocates from its own IP pool in /26 blocks and never reads it; kube-controller-manager only
+# records a CIDRNotAvailable event for the nodes it cannot give a range.
+NODE_PODCIDR_CNIS = frozenset({"flannel", "cilium"})
+# kubeadm refuses a serviceSubnet larger than a /12 ("the mask must be >= 12") and gives the
+# cluster DNS Service the 10th address of it, so the network must hold at least 16 (a /28).
+SERVICE_PREFIX_LARGEST, SERVICE_PREFIX_SMALLEST = 12, 28
+# Without `hostNetwork`, the hosts' network is taken as the smallest one holding every host, and
+# at least this /24 (what a lab or home network usually is).
+DERIVED_HOST_PREFIX = 24
 
 Role = Literal["control-plane", "worker"]
 Cni = Literal["calico", "cilium", "flannel"]
@@ -203,6 +232,15 @@ class KubeadmSettings(StrictModel):
             "name sorts first. It can never change for a cluster: write it down."
         ),
     )
+    host_network: Cidr | None = Field(
+        default=None,
+        description=(
+            "The hosts' own (layer-2) network, e.g. 192.168.56.0/24. Declared, the hosts, "
+            "MetalLB's and kube-vip's addresses must lie in it (they answer ARP there). Left out, "
+            "it is guessed as the smallest network holding every host, at least a /24, and "
+            "addresses outside the guess are only warnings."
+        ),
+    )
     pod_cidr: Cidr = "10.244.0.0/16"
     service_cidr: Cidr = "10.96.0.0/12"
     cni: Cni = "calico"
@@ -224,8 +262,9 @@ class KubeadmSettings(StrictModel):
         return value
 
     @model_validator(mode="after")
-    def _consistent(self) -> KubeadmSettings:
-        check(self._problems())
+    def _consistent(self, info: ValidationInfo) -> KubeadmSettings:
+        if not (info.context or {}).get(_UNCHECKED):  # `salvaged_problems` runs them itself
+            check(self._problems())
         return self
 
     # -- derived views used by the components --------------------------------------------------
@@ -278,8 +317,9 @@ class KubeadmSettings(StrictModel):
     @property
     def warnings(self) -> list[tuple[tuple[str | int, ...], str]]:
         """Valid but unsafe, as (key path below `kubeadm`, message): hosts whose SSH key is not
-        pinned. pulumi-command accepts any host key where `hostKey` is not set, and every step's
-        standard input (CA key, join token, certificate key) goes to whoever answers there."""
+        pinned (pulumi-command accepts any host key where `hostKey` is not set, and every step's
+        standard input, CA key, join token, certificate key, goes to whoever answers there), and
+        addresses outside the guessed hosts' network (`_guessed_network_warnings`)."""
         unpinned = [h.name for h in sorted(self.hosts, key=_by_name) if not h.host_key]
         bastion = self.ssh.bastion
         found: list[tuple[tuple[str | int, ...], str]] = []
@@ -300,7 +340,7 @@ class KubeadmSettings(StrictModel):
                     "jump host; pin it with `hybrid-kube preflight <stack> --pin-host-keys`",
                 )
             )
-        return found
+        return found + self._guessed_network_warnings()
 
     @property
     def address_ranges(self) -> list[AddressRange]:
@@ -308,9 +348,53 @@ class KubeadmSettings(StrictModel):
 
     # -- cross-field checks --------------------------------------------------------------------
 
-    def _problems(self) -> Iterator[Problem]:
-        yield from _duplicates(self.hosts, "name")
-        yield from _duplicates(self.hosts, "address")
+    @property
+    def hosts_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        """`hostNetwork`, else the smallest network holding every host, at least a /24."""
+        if self.host_network:
+            return ipaddress.ip_network(self.host_network)
+        addresses = [ipaddress.ip_address(h.address) for h in self.hosts]
+        first = addresses[0]
+        prefix = min(DERIVED_HOST_PREFIX, first.max_prefixlen)
+        while True:
+            network = ipaddress.ip_network(f"{first}/{prefix}", strict=False)
+            if all(a in network for a in addresses if a.version == first.version):
+                return network
+            prefix -= 1
+
+    def _problems(self, skip: frozenset[str] = frozenset()) -> Iterator[Problem]:
+        """Every cross-field problem, leaving out the rules that read a field in `skip` (fields
+        that failed validation: `salvaged_problems`)."""
+        for fields, rule in self._rules():
+            if not fields & skip:
+                yield from rule()
+
+    def _rules(self) -> list[tuple[frozenset[str], Callable[[], Iterator[Problem]]]]:
+        """The cross-field rules with the fields each reads."""
+        networks = {"pod_cidr", "service_cidr", "hosts", "load_balancer_addresses"}
+        endpoint = {"control_plane_endpoint", "api_load_balancer"}
+        return [
+            (frozenset({"hosts"}), self._duplicate_problems),
+            (frozenset({"pod_cidr"}), self._pod_size_problems),
+            (frozenset({"pod_cidr", "hosts", "cni"}), self._node_pod_cidr_problems),
+            (frozenset({"service_cidr"}), self._service_size_problems),
+            (
+                frozenset({"hosts", "host_network", "load_balancer_addresses", *endpoint}),
+                self._host_network_problems,
+            ),
+            (frozenset({"hosts", "control_plane_endpoint"}), self._control_plane_problems),
+            (frozenset({"hosts", "bootstrap_host"}), self._bootstrap_problems),
+            (frozenset({"hosts", "pod_cidr", "service_cidr"}), self._ipv4_only_problems),
+            (frozenset(networks), self._overlap_problems),
+            (frozenset(networks | endpoint), self._endpoint_problems),
+            (frozenset({"hosts", "control_plane_endpoint"}), self._endpoint_owner_problems),
+        ]
+
+    def _duplicate_problems(self) -> Iterator[Problem]:
+        yield from _duplicates(list(enumerate(self.hosts)), "name")
+        yield from _duplicates(list(enumerate(self.hosts)), "address")
+
+    def _control_plane_problems(self) -> Iterator[Problem]:
         control_planes = self.control_planes
         if not control_planes:
             yield Problem(("hosts",), "no host has role 'control-plane'; at least one is required")
@@ -327,8 +411,8 @@ class KubeadmSettings(StrictModel):
                     "required with more than one control-plane host: a virtual IP (kube-vip) "
                     "or a load balancer address in front of them",
                 )
-        yield from self._bootstrap_problems()
-        yield from self._ipv4_only_problems()
+
+    def _overlap_problems(self) -> Iterator[Problem]:
         pod = ipaddress.ip_network(self.pod_cidr)
         service = ipaddress.ip_network(self.service_cidr)
         if pod.overlaps(service):
@@ -352,16 +436,127 @@ class KubeadmSettings(StrictModel):
                         ("loadBalancerAddresses", index),
                         f"contains the address {host.address} of host {host.name!r}",
                     )
-        yield from self._endpoint_problems(pod, service)
-        if self.control_plane_endpoint and len(control_planes) > 1:
-            host, _ = split_endpoint(self.control_plane_endpoint)
-            owner = next((h.name for h in self.hosts if h.address == host), None)
-            if owner:
+
+    def _pod_size_problems(self) -> Iterator[Problem]:
+        """podCidr within kubeadm's bounds, whatever the CNI."""
+        pod = ipaddress.ip_network(self.pod_cidr)
+        largest = NODE_CIDR_MASK_SIZE - POD_SUBNET_NODE_MASK_MAX_DIFF
+        if pod.version == 4 and pod.prefixlen > NODE_CIDR_MASK_SIZE:
+            yield Problem(
+                ("podCidr",),
+                f"{pod} is too small: kubeadm refuses a podCidr smaller than the "
+                f"/{NODE_CIDR_MASK_SIZE} each node's pod range has (kube-controller-manager "
+                f"--node-cidr-mask-size, {NODE_CIDR_MASK_SIZE} for IPv4); allowed: /{largest} to "
+                f"/{NODE_CIDR_MASK_SIZE}, the default is 10.244.0.0/16",
+            )
+        elif pod.version == 4 and pod.prefixlen < largest:
+            yield Problem(
+                ("podCidr",),
+                f"{pod} is too large: kubeadm accepts a podCidr at most "
+                f"{POD_SUBNET_NODE_MASK_MAX_DIFF} bits larger than the /{NODE_CIDR_MASK_SIZE} of a "
+                f"node; allowed: /{largest} to /{NODE_CIDR_MASK_SIZE}, the default is "
+                "10.244.0.0/16",
+            )
+
+    def _node_pod_cidr_problems(self) -> Iterator[Problem]:
+        """A /24 of podCidr per host, for the CNIs that use the node's podCIDR."""
+        pod = ipaddress.ip_network(self.pod_cidr)
+        largest = NODE_CIDR_MASK_SIZE - POD_SUBNET_NODE_MASK_MAX_DIFF
+        within = largest <= pod.prefixlen <= NODE_CIDR_MASK_SIZE  # else `_pod_size_problems`
+        if self.cni in NODE_PODCIDR_CNIS and pod.version == 4 and within:
+            hosts = len(self.hosts)
+            needed = NODE_CIDR_MASK_SIZE - (hosts - 1).bit_length()
+            if pod.prefixlen > needed:
                 yield Problem(
-                    ("controlPlaneEndpoint",),
-                    f"{host} is host {owner!r}'s own address; with several control planes the "
-                    "endpoint must be a virtual IP or load balancer that survives any one host",
+                    ("podCidr",),
+                    f"{pod} is too small for {hosts} hosts: {self.cni} gives each node's pods "
+                    f"that node's /{NODE_CIDR_MASK_SIZE} of podCidr (its podCIDR, from "
+                    "kube-controller-manager --node-cidr-mask-size), so podCidr must be "
+                    f"/{needed} or larger (calico allocates from its own pool and needs only a "
+                    f"/{NODE_CIDR_MASK_SIZE}); the default is 10.244.0.0/16",
                 )
+
+    def _service_size_problems(self) -> Iterator[Problem]:
+        """serviceCidr must be a size kubeadm accepts."""
+        service = ipaddress.ip_network(self.service_cidr)
+        if service.version == 4 and service.prefixlen < SERVICE_PREFIX_LARGEST:
+            yield Problem(
+                ("serviceCidr",),
+                f"{service} is too large: kubeadm accepts at most a /{SERVICE_PREFIX_LARGEST} "
+                "(the API server's limit); the default is 10.96.0.0/12",
+            )
+        elif service.version == 4 and service.prefixlen > SERVICE_PREFIX_SMALLEST:
+            yield Problem(
+                ("serviceCidr",),
+                f"{service} is too small: kubeadm gives the cluster DNS Service the 10th address "
+                f"of serviceCidr, so it must be /{SERVICE_PREFIX_SMALLEST} or larger (a /16 or "
+                "more leaves room for Services); the default is 10.96.0.0/12",
+            )
+
+    def _host_network_problems(self) -> Iterator[Problem]:
+        """A declared `hostNetwork` must hold the hosts, the MetalLB pool and kube-vip's address.
+
+        Without the declaration only a guess exists (`hosts_network`); addresses outside it are
+        `warnings`, not errors: MetalLB's L2 mode answers on every interface and over VLANs
+        (metallb.universe.tf/faq), so a pool need not sit in the hosts' own subnet."""
+        if not self.host_network:
+            return
+        network = ipaddress.ip_network(self.host_network)
+        for index, host in enumerate(self.hosts):
+            ip = ipaddress.ip_address(host.address)
+            if not ip.is_loopback and ip not in network:
+                yield Problem(
+                    ("hosts", index, "address"),
+                    f"{host.address} (host {host.name!r}) is outside hostNetwork {network}",
+                )
+        for path, subject, why in self._off_host_network():
+            yield Problem(
+                path,
+                f"{subject} is not on the hosts' network {network} (kubeadm.hostNetwork): {why}",
+            )
+
+    def _off_host_network(self) -> Iterator[tuple[tuple[str | int, ...], str, str]]:
+        """The MetalLB ranges and the kube-vip address outside `hosts_network`, as (path, value,
+        why they belong on it)."""
+        addresses = [ipaddress.ip_address(h.address) for h in self.hosts]
+        if any(a.version != 4 for a in addresses):
+            return  # refused by `_ipv4_only_problems`
+        if not self.host_network and any(a.is_loopback for a in addresses):
+            return  # reached through forwarded ports (Vagrant NAT): their network is not known
+        network = self.hosts_network
+        for index, value in enumerate(self.load_balancer_addresses):
+            address_range = parse_address_range(value)
+            if not (address_range.first in network and address_range.last in network):
+                yield (
+                    ("loadBalancerAddresses", index),
+                    value,
+                    "MetalLB in L2 mode answers ARP for these addresses, so they must be free "
+                    "addresses of the hosts' own network",
+                )
+        vip = self.kube_vip_address
+        if vip is not None and _is_ip(vip) and ipaddress.ip_address(vip) not in network:
+            yield (
+                ("controlPlaneEndpoint",),
+                vip,
+                "kube-vip answers ARP for the virtual IP, so it must be a free address of the "
+                "hosts' own network",
+            )
+
+    def _guessed_network_warnings(self) -> list[tuple[tuple[str | int, ...], str]]:
+        """`_off_host_network` when `hostNetwork` is not declared: the guess may be too small (a
+        /16 lab, hosts over several /24s, a VLAN the hosts are on), so this is not an error."""
+        if self.host_network:
+            return []
+        network = self.hosts_network
+        return [
+            (
+                path,
+                f"{subject} is outside {network}, the hosts' network as guessed from their "
+                f"addresses: {why}. Fine if the hosts' layer-2 network is larger (or the hosts "
+                "are on that VLAN); declare kubeadm.hostNetwork to have this checked as an error",
+            )
+            for path, subject, why in self._off_host_network()
+        ]
 
     def _bootstrap_problems(self) -> Iterator[Problem]:
         """`bootstrapHost` must name a control plane of `hosts`: the cluster lives there."""
@@ -398,13 +593,23 @@ class KubeadmSettings(StrictModel):
             if ipaddress.ip_network(value).version == 6:
                 yield Problem((key,), f"{value} is an IPv6 network, but {why}; use an IPv4 CIDR")
 
-    def _endpoint_problems(
-        self,
-        pod: ipaddress.IPv4Network | ipaddress.IPv6Network,
-        service: ipaddress.IPv4Network | ipaddress.IPv6Network,
-    ) -> Iterator[Problem]:
+    def _endpoint_owner_problems(self) -> Iterator[Problem]:
+        if self.control_plane_endpoint is None or len(self.control_planes) < 2:
+            return
+        host, _ = split_endpoint(self.control_plane_endpoint)
+        owner = next((h.name for h in self.hosts if h.address == host), None)
+        if owner:
+            yield Problem(
+                ("controlPlaneEndpoint",),
+                f"{host} is host {owner!r}'s own address; with several control planes the "
+                "endpoint must be a virtual IP or load balancer that survives any one host",
+            )
+
+    def _endpoint_problems(self) -> Iterator[Problem]:
         if self.control_plane_endpoint is None:
             return
+        pod = ipaddress.ip_network(self.pod_cidr)
+        service = ipaddress.ip_network(self.service_cidr)
         host, port = split_endpoint(self.control_plane_endpoint)
         try:
             ip = ipaddress.ip_address(host)
@@ -445,18 +650,85 @@ class KubeadmSettings(StrictModel):
                 )
 
 
+def _is_ip(value: str) -> bool:
+    try:
+        ipaddress.ip_address(value)
+    except ValueError:
+        return False
+    return True
+
+
 def _by_name(host: HostSettings) -> str:
     return host.name
 
 
-def _duplicates(hosts: list[HostSettings], key: str) -> Iterator[Problem]:
-    counts = Counter(getattr(h, key) for h in hosts)
-    for index, host in enumerate(hosts):
+def _duplicates(hosts: list[tuple[int, HostSettings]], key: str) -> Iterator[Problem]:
+    """Hosts (index in `hosts`, host) sharing `key` with an earlier one."""
+    counts = Counter(getattr(h, key) for _, h in hosts)
+    for index, host in hosts:
         value = getattr(host, key)
         if counts[value] > 1:
-            first = next(i for i, h in enumerate(hosts) if getattr(h, key) == value)
+            first = next(i for i, h in hosts if getattr(h, key) == value)
             if first != index:
                 yield Problem(
                     ("hosts", index, key),
                     f"duplicate {key} {value!r} (also hosts[{first}]); every host needs its own",
                 )
+
+
+_UNCHECKED = "hybrid-kube: kubeadm rules run by salvaged_problems"
+# A stand-in host for a `hosts` list that failed validation: the rules reading `hosts` are
+# skipped, and the model needs one host to be built at all.
+_PLACEHOLDER_HOST = {"name": "placeholder", "address": "192.0.2.1", "role": "control-plane"}
+
+
+def salvaged_problems(section: Any) -> list[tuple[str, str]]:
+    """The cross-field problems of a kubeadm section some of whose fields failed validation.
+
+    Field errors stop `KubeadmSettings`' own cross-field rules. Here the section is validated
+    again without the failed fields, and only the rules that read none of them run (`_rules`),
+    plus duplicate names and addresses among the hosts that validate. So one run reports both a
+    typo in `cni` and a MetalLB pool off the declared `hostNetwork`. (key path, message) pairs,
+    as `SettingsError` lists them.
+    """
+    if not isinstance(section, dict):
+        return []
+    try:
+        KubeadmSettings.model_validate(section, context={_UNCHECKED: True})
+        return []  # the fields are valid: the rules ran in the caller's validation
+    except pydantic.ValidationError as error:
+        failed = {_field_name(item["loc"][0]) for item in error.errors() if item["loc"]}
+    found = _hosts_duplicates(section) if "hosts" in failed else []
+    partial = {
+        key: value
+        for key, value in section.items()
+        if isinstance(key, str) and _field_name(key) not in failed
+    }
+    partial.setdefault("hosts", [_PLACEHOLDER_HOST])
+    try:
+        settings = KubeadmSettings.model_validate(partial, context={_UNCHECKED: True})
+    except pydantic.ValidationError:
+        return [(format_path(("kubeadm", *p.path)), p.message) for p in found]
+    found += settings._problems(skip=frozenset(failed))
+    return [(format_path(("kubeadm", *p.path)), p.message) for p in found]
+
+
+def _field_name(key: Any) -> str:
+    """The field a stack key (camelCase alias or snake_case name) sets; else the key itself."""
+    for name, field in KubeadmSettings.model_fields.items():
+        if key in (name, field.alias):
+            return name
+    return str(key)
+
+
+def _hosts_duplicates(section: dict[str, Any]) -> list[Problem]:
+    """Duplicate host names and addresses among the hosts that validate."""
+    if not isinstance(section.get("hosts"), list):
+        return []
+    valid = []
+    for index, raw in enumerate(section["hosts"]):
+        try:
+            valid.append((index, HostSettings.model_validate(raw)))
+        except pydantic.ValidationError:
+            continue
+    return [*_duplicates(valid, "name"), *_duplicates(valid, "address")]
