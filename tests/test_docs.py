@@ -513,3 +513,33 @@ def test_the_desired_state_guide_names_real_objects(local_objects):
         if not ok:
             unknown.append((ns, what, value))
     assert unknown == []
+
+
+def _hello_spec():
+    import importlib.util
+
+    path = ROOT / "examples" / "hello" / "app.py"
+    spec = importlib.util.spec_from_file_location("hello_example_app", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SPEC
+
+
+@pytest.mark.parametrize("path", ["README.md", "README.ko.md", "docs/own-app.md"])
+def test_every_app_images_example_is_valid_for_the_hello_app(path):
+    """The `appImages` snippets a reader copies name the example's real app and workload."""
+    from apps import settings_catalog
+    from components.settings.existing import without_cluster
+
+    catalog = {**settings_catalog(), "hello": _hello_spec()}
+    snippets = [
+        # A placeholder such as <acr> is filled in as a reader would.
+        yaml.safe_load(re.sub(r"<([a-z-]+)>", r"my\1", "\n".join(lines)))
+        for language, lines in code_blocks((ROOT / path).read_text(encoding="utf-8"))
+        if language == "yaml" and any("hybrid-kube:appImages:" in line for line in lines)
+    ]
+    assert snippets, f"{path} shows no appImages example"
+    for snippet in snippets:
+        raw = {"target": "existing", "appImages": snippet[f"{NAMESPACE}:appImages"]}
+        with without_cluster():
+            load_settings(raw, catalog)  # raises SettingsError naming the wrong key

@@ -554,6 +554,22 @@ def _reachable(graph: Mapping[str, frozenset[str]], start: str) -> set[str]:
 def _reverse_dependency_order(recording: Recording) -> list[str]:
     """URNs with every resource before the ones it depends on (dependents deleted first)."""
     graph = _graph(recording)
+    return [urn for urn in reversed(_postorder(recording)) if urn in graph]
+
+
+def _dependency_order(recording: Recording) -> list[RecordedResource]:
+    """Resources with every one after what it depends on (the order creates may take)."""
+    by_urn = {r.urn: r for r in recording.resources}
+    return [by_urn[urn] for urn in _postorder(recording) if urn in by_urn]
+
+
+def _postorder(recording: Recording) -> list[str]:
+    """URNs, each after everything it waits for; ties by URN.
+
+    Not registration order: resources registered from inside `apply` callbacks register in
+    whatever order their outputs resolve, which varies between runs of the same program.
+    """
+    graph = _graph(recording)
     order: list[str] = []
     done: set[str] = set()
 
@@ -566,31 +582,6 @@ def _reverse_dependency_order(recording: Recording) -> list[str]:
         order.append(urn)
 
     for urn in sorted(graph):
-        visit(urn)
-    return [urn for urn in reversed(order) if urn in graph]
-
-
-def _dependency_order(recording: Recording) -> list[RecordedResource]:
-    """Resources with every one after what it depends on; ties by URN.
-
-    Not registration order: resources registered from inside `apply` callbacks register in
-    whatever order the outputs resolve, which varies between runs of the same program.
-    """
-    by_urn = {r.urn: r for r in recording.resources}
-    graph = _graph(recording)
-    order: list[RecordedResource] = []
-    done: set[str] = set()
-
-    def visit(urn: str) -> None:
-        if urn in done:
-            return
-        done.add(urn)
-        for dependency in sorted(graph.get(urn, ())):
-            visit(dependency)
-        if urn in by_urn:
-            order.append(by_urn[urn])
-
-    for urn in sorted(by_urn):
         visit(urn)
     return order
 

@@ -38,7 +38,7 @@ ca_public_key_hash() {
 check_cluster_ca() {
   local ca=/etc/kubernetes/pki/ca.crt found wanted="" config
   [ -f "$ca" ] || return 0
-  command -v openssl >/dev/null 2>&1 || die "openssl is not installed on $NODE_NAME; the prepare step installs it (with ca-certificates)"
+  command -v openssl >/dev/null 2>&1 || die "openssl is not installed on $NODE_NAME; it comes with ca-certificates, which the prepare step installs"
   config=${JOIN_CONFIG#*caCertHashes:} # in memory only: the secret never leaves this process
   while [[ $config =~ sha256:[0-9a-f]{64} ]]; do
     wanted+="${wanted:+ }${BASH_REMATCH[0]}"
