@@ -424,8 +424,8 @@ MUTATIONS: tuple[Mutation, ...] = (
     ),
     Mutation(
         "components/cli.py",
-        '            value = [login.get("password") for login in value.values() if isinstance(login, dict)]',  # noqa: E501
-        "            pass",
+        "            strings = registry_passwords(text)",
+        "            strings = config_strings(text)",
         "render masks registry user names (garbling image references) instead of only passwords",
         ("tests/test_cli.py",),
     ),

@@ -31,7 +31,15 @@ from .cluster import Capabilities
 from .settings import NAMESPACE, Settings, SettingsError, load_settings
 from .settings.base import misspelled_namespace
 from .settings.existing import ExistingSettings, without_cluster
-from .stackfile import PROJECT_ROOT, StackConfig, StackFileError, load_stack, stack_names
+from .stackfile import (
+    PROJECT_ROOT,
+    StackConfig,
+    StackFileError,
+    config_strings,
+    load_stack,
+    nested_strings,
+    stack_names,
+)
 
 EXIT_OK, EXIT_INVALID, EXIT_USAGE = 0, 1, 2
 
@@ -445,28 +453,31 @@ def _render(stack: StackConfig, root: Path, out: Path) -> int:
 def _secret_strings(stack: StackConfig) -> set[str]:
     """Every string inside the stack's secret config values, to be masked wherever it appears."""
     found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-        elif isinstance(value, str) and not value.startswith("(secret"):
-            found.add(value)
-
     for key in stack.secret_keys:
         text = stack.config.get(key, "")
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError:
-            value = text
-        if key == f"{NAMESPACE}:registries" and isinstance(value, dict):
+        if key == f"{NAMESPACE}:registries":
             # The engine marks the whole object secret once one password in it is; the hosts and
             # user names are not secret, and masking them would garble every image reference.
-            value = [login.get("password") for login in value.values() if isinstance(login, dict)]
-        walk(value)
+            strings = registry_passwords(text)
+        else:
+            strings = config_strings(text)
+        found.update(s for s in strings if not s.startswith("(secret"))
+    return found
+
+
+def registry_passwords(text: str) -> list[str]:
+    """The passwords in the engine's `registries` value (JSON host -> {username, password})."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return [text]
+    if not isinstance(value, dict):
+        return list(nested_strings(value))
+    found: list[str] = []
+    for login in value.values():
+        # A login of another shape is refused by the settings; mask all of it meanwhile.
+        shown = login.get("password") if isinstance(login, dict) else login
+        found += nested_strings(shown)
     return found
 
 

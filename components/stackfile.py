@@ -9,7 +9,7 @@ left out, and the caller may supply stand-ins through `overrides`.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -191,6 +191,28 @@ def _kind(value: Any) -> str:
     if isinstance(value, list):
         return "a list"
     return f"a {type(value).__name__}"
+
+
+def config_strings(text: str) -> Iterator[str]:
+    """Every string in one engine config value: the value itself, or, when it is JSON (objects
+    and lists are handed over that way), every string inside it."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        value = text
+    yield from nested_strings(value)
+
+
+def nested_strings(value: Any) -> Iterator[str]:
+    """Every string in a value built of dicts (their values) and lists."""
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from nested_strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from nested_strings(item)
+    elif isinstance(value, str):
+        yield value
 
 
 def _stack_dir(root: Path) -> str:

@@ -26,7 +26,7 @@ import jsonschema
 from referencing import Registry, Resource
 
 from components.recording import RecordedResource, Recording, run_program
-from components.stackfile import PROJECT_ROOT, load_stack
+from components.stackfile import PROJECT_ROOT, config_strings, load_stack
 
 MAIN = PROJECT_ROOT / "__main__.py"
 
@@ -143,24 +143,7 @@ class _Keep(logging.Handler):
 
 def _file_values(config: Mapping[str, str]) -> set[str]:
     """Strings in the config that name an existing file (`~` expanded)."""
-    found: set[str] = set()
-
-    def walk(value: Any) -> None:
-        if isinstance(value, dict):
-            for item in value.values():
-                walk(item)
-        elif isinstance(value, list):
-            for item in value:
-                walk(item)
-        elif isinstance(value, str) and _names_a_file(value):
-            found.add(value)
-
-    for text in config.values():
-        try:
-            walk(json.loads(text))
-        except ValueError:
-            walk(text)
-    return found
+    return {v for text in config.values() for v in config_strings(text) if _names_a_file(v)}
 
 
 def _names_a_file(value: str) -> bool:

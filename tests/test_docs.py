@@ -109,19 +109,8 @@ def shell_commands(text: str) -> list[str]:
 
 def without_code(text: str) -> str:
     """The text with fenced blocks and inline code spans blanked (links there are not links)."""
-    kept: list[str] = []
-    inside = ""
-    for line in text.splitlines():
-        opening = _FENCE.match(line)
-        if inside:
-            if line.strip().startswith(inside):
-                inside = ""
-            continue
-        if opening:
-            inside = opening.group(2)
-            continue
-        kept.append(re.sub(r"`[^`]*`", "", line))
-    return "\n".join(kept)
+    lines = without_code_blocks(text).splitlines()
+    return "\n".join(re.sub(r"`[^`]*`", "", line) for line in lines)
 
 
 _LINK = re.compile(r"!?\[[^\]]*\]\(\s*<?([^)\s>]+)>?(?:\s+\"[^\"]*\")?\s*\)")

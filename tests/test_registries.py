@@ -570,10 +570,15 @@ def test_a_private_image_gets_a_secret_pull_secret_in_its_namespace(monkeypatch)
         assert schema_errors(manifest(resource), "1.35") is None
 
 
-def test_on_aks_the_stacks_own_acr_needs_no_pull_secret(monkeypatch):
+def azure_dev_with_registry(name: str) -> dict:
+    """azure-dev's `aks` section, as shipped, with its own container registry."""
     stack_file = PROJECT_ROOT / "stacks" / "Pulumi.azure-dev.yaml"
     aks = yaml.safe_load(stack_file.read_text(encoding="utf-8"))["config"]["hybrid-kube:aks"]
-    aks = {**aks, "containerRegistry": {"name": "hybridkubedemo", "sku": "Basic"}}
+    return {**aks, "containerRegistry": {"name": name, "sku": "Basic"}}
+
+
+def test_on_aks_the_stacks_own_acr_needs_no_pull_secret(monkeypatch):
+    aks = azure_dev_with_registry("hybridkubedemo")
     rec = run_with_hello(
         monkeypatch,
         "azure-dev",
@@ -588,9 +593,7 @@ def test_on_aks_the_stacks_own_acr_needs_no_pull_secret(monkeypatch):
 
 
 def test_on_aks_an_image_elsewhere_still_gets_its_pull_secret(monkeypatch):
-    stack_file = PROJECT_ROOT / "stacks" / "Pulumi.azure-dev.yaml"
-    aks = yaml.safe_load(stack_file.read_text(encoding="utf-8"))["config"]["hybrid-kube:aks"]
-    aks = {**aks, "containerRegistry": {"name": "hybridkubedemo", "sku": "Basic"}}
+    aks = azure_dev_with_registry("hybridkubedemo")
     rec = run_with_hello(
         monkeypatch,
         "azure-dev",

@@ -135,7 +135,7 @@ class Settings(StrictModel):
                 advice = (
                     f'quote it, "{meant}"'
                     if meant in SUPPORTED_MINORS
-                    else f'{meant} is not supported either; quote a supported one, e.g. '
+                    else f"{meant} is not supported either; quote a supported one, e.g. "
                     f'"{DEFAULT_VERSION}"'
                 )
                 raise ValueError(
